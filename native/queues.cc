@@ -1,0 +1,103 @@
+// Queue sizes, and peek / refill of the repair queues.
+#include <cerrno>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <linux/sockios.h>
+#include "tcp.h"
+
+#include "errors.h"
+#include "exports.h"
+
+namespace tcprepair {
+namespace {
+
+Napi::Value IoctlInt(const Napi::CallbackInfo& info, unsigned long request, const char* syscall) {
+  int fd;
+  if (!ArgFd(info, 0, &fd)) return {};
+  int value = 0;
+  if (ioctl(fd, request, &value) != 0) {
+    ThrowErrno(info.Env(), errno, syscall, fd);
+    return {};
+  }
+  return Napi::Number::New(info.Env(), value);
+}
+
+// Bytes in the receive queue not yet read.
+Napi::Value GetInq(const Napi::CallbackInfo& info) { return IoctlInt(info, SIOCINQ, "ioctl(SIOCINQ)"); }
+// Bytes in the send queue: sent but not acknowledged plus not yet sent.
+Napi::Value GetOutq(const Napi::CallbackInfo& info) { return IoctlInt(info, SIOCOUTQ, "ioctl(SIOCOUTQ)"); }
+// Bytes in the send queue not yet sent.
+Napi::Value GetOutqNotSent(const Napi::CallbackInfo& info) {
+  return IoctlInt(info, SIOCOUTQNSD, "ioctl(SIOCOUTQNSD)");
+}
+
+// peekQueue(fd, length): in repair mode with a queue selected, MSG_PEEK copies that queue
+// (for the send queue too) without consuming it. Returns the bytes actually copied.
+Napi::Value PeekQueue(const Napi::CallbackInfo& info) {
+  int fd;
+  int64_t length;
+  if (!ArgFd(info, 0, &fd) || !ArgInt(info, 1, "length", 0, 1 << 30, &length)) return {};
+  Napi::Env env = info.Env();
+  if (length == 0) return Napi::Buffer<uint8_t>::New(env, 0);
+  Napi::Buffer<uint8_t> buffer = Napi::Buffer<uint8_t>::New(env, static_cast<size_t>(length));
+  ssize_t got;
+  do {
+    got = recv(fd, buffer.Data(), static_cast<size_t>(length), MSG_PEEK | MSG_DONTWAIT);
+  } while (got < 0 && errno == EINTR);
+  if (got < 0) {
+    ThrowErrno(env, errno, "recv(MSG_PEEK)", fd);
+    return {};
+  }
+  if (got == length) return buffer;
+  return Napi::Buffer<uint8_t>::Copy(env, buffer.Data(), static_cast<size_t>(got));
+}
+
+// refillQueue(fd, bytes): in repair mode, send() appends to the selected queue without
+// transmitting. The kernel allocates one linear skb per call, so a large chunk can fail with
+// ENOMEM: halve and retry. A call may also queue less than asked: loop until all is in.
+Napi::Value RefillQueue(const Napi::CallbackInfo& info) {
+  int fd;
+  if (!ArgFd(info, 0, &fd)) return {};
+  if (info.Length() < 2 || !info[1].IsTypedArray()) {
+    Napi::TypeError::New(info.Env(), "bytes must be a Buffer or Uint8Array").ThrowAsJavaScriptException();
+    return {};
+  }
+  Napi::Uint8Array bytes = info[1].As<Napi::Uint8Array>();
+  const uint8_t* data = bytes.Data();
+  size_t remaining = bytes.ByteLength();
+  size_t chunk = remaining;
+  size_t written = 0;
+  while (remaining > 0) {
+    size_t len = chunk < remaining ? chunk : remaining;
+    ssize_t sent = send(fd, data + written, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+    if (sent < 0) {
+      if (errno == EINTR) continue;
+      if (errno == ENOMEM && chunk > 1) {
+        chunk /= 2;
+        continue;
+      }
+      int err = errno;
+      ThrowErrno(info.Env(), err, "send(repair queue)", fd);
+      Napi::Error pending = info.Env().GetAndClearPendingException();
+      pending.Set("bytesWritten", Napi::Number::New(info.Env(), static_cast<double>(written)));
+      pending.ThrowAsJavaScriptException();
+      return {};
+    }
+    written += static_cast<size_t>(sent);
+    remaining -= static_cast<size_t>(sent);
+  }
+  return Napi::Number::New(info.Env(), static_cast<double>(written));
+}
+
+}  // namespace
+
+void RegisterQueues(Napi::Env env, Napi::Object exports) {
+  exports.Set("getInq", Napi::Function::New(env, GetInq, "getInq"));
+  exports.Set("getOutq", Napi::Function::New(env, GetOutq, "getOutq"));
+  exports.Set("getOutqNotSent", Napi::Function::New(env, GetOutqNotSent, "getOutqNotSent"));
+  exports.Set("peekQueue", Napi::Function::New(env, PeekQueue, "peekQueue"));
+  exports.Set("refillQueue", Napi::Function::New(env, RefillQueue, "refillQueue"));
+}
+
+}  // namespace tcprepair

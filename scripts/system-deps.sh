@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs the Debian packages tcp-repair's tests, demo and benchmarks use, if missing.
+# ip (iproute2) builds the test hosts, nft (nftables) injects loss and counts resets,
+# curl and socat are third-party clients, tcpdump captures for RST checks.
+set -euo pipefail
+need=()
+command -v ip >/dev/null || need+=(iproute2)
+command -v nft >/dev/null || need+=(nftables)
+command -v curl >/dev/null || need+=(curl)
+command -v socat >/dev/null || need+=(socat)
+command -v tcpdump >/dev/null || need+=(tcpdump)
+command -v setpriv >/dev/null || need+=(util-linux)
+command -v make >/dev/null || need+=(make)
+command -v g++ >/dev/null || need+=(g++)
+command -v cmake >/dev/null || need+=(cmake)
+if [ ${#need[@]} -eq 0 ]; then exit 0; fi
+if [ "$(id -u)" != 0 ]; then
+  echo "tcp-repair: missing system packages: ${need[*]} (run as root, or: apt-get install ${need[*]})" >&2
+  exit 1
+fi
+echo "tcp-repair: installing system packages: ${need[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+log=$(mktemp)
+if ! { apt-get update -qq && apt-get install -y -qq --no-install-recommends "${need[@]}"; } >"$log" 2>&1; then
+  cat "$log" >&2
+  echo "tcp-repair: apt-get failed installing ${need[*]}" >&2
+  exit 1
+fi
+rm -f "$log"

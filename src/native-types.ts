@@ -1,0 +1,148 @@
+/**
+ * The shape of the native addon, declared once. Every function is synchronous, takes a file
+ * descriptor first, performs one kernel operation (or a tight loop of one) and throws a
+ * Node-shaped {@link ErrnoError} on failure.
+ */
+
+/** TCP_REPAIR values: on, off (sends a window probe), off without a window probe (~4.18+). */
+export type RepairMode = 1 | 0 | -1;
+/** TCP_REPAIR_QUEUE values: none, receive queue, send queue. */
+export type RepairQueue = 0 | 1 | 2;
+/** Address family as Node names it numerically: 4 or 6. */
+export type Family = 4 | 6;
+
+/** TCP_REPAIR_OPTIONS: the options negotiated in the original handshake. */
+export interface RepairOptions {
+  mss?: number;
+  sndWscale?: number;
+  rcvWscale?: number;
+  sackPermitted?: boolean;
+  timestamps?: boolean;
+}
+
+/** TCP_REPAIR_WINDOW, the legacy 20-byte struct. */
+export interface RepairWindow {
+  sndWl1: number;
+  sndWnd: number;
+  maxWindow: number;
+  rcvWnd: number;
+  rcvWup: number;
+}
+
+export interface SocketAddress {
+  address: string;
+  family: 'IPv4' | 'IPv6' | 'unknown';
+  port: number;
+  scopeId?: number;
+}
+
+export interface SocketKind {
+  domain: number;
+  type: number;
+  protocol: number;
+}
+
+/** TCP_INFO decoded. Fields after `rcvWscale` appear only when the running kernel fills them. */
+export interface TcpInfo {
+  state: number;
+  caState: number;
+  retransmits: number;
+  probes: number;
+  backoff: number;
+  options: number;
+  timestamps: boolean;
+  sack: boolean;
+  windowScaling: boolean;
+  ecn: boolean;
+  sndWscale: number;
+  rcvWscale: number;
+  rto?: number;
+  ato?: number;
+  sndMss?: number;
+  rcvMss?: number;
+  unacked?: number;
+  sacked?: number;
+  lost?: number;
+  retrans?: number;
+  lastDataSent?: number;
+  lastAckSent?: number;
+  lastDataRecv?: number;
+  lastAckRecv?: number;
+  pmtu?: number;
+  rcvSsthresh?: number;
+  rtt?: number;
+  rttvar?: number;
+  sndSsthresh?: number;
+  sndCwnd?: number;
+  advmss?: number;
+  reordering?: number;
+  rcvRtt?: number;
+  rcvSpace?: number;
+  totalRetrans?: number;
+  pacingRate?: number;
+  bytesAcked?: number;
+  bytesReceived?: number;
+  segsOut?: number;
+  segsIn?: number;
+  notsentBytes?: number;
+  minRtt?: number;
+  dataSegsIn?: number;
+  dataSegsOut?: number;
+  deliveryRate?: number;
+  bytesSent?: number;
+  bytesRetrans?: number;
+  dsackDups?: number;
+  reordSeen?: number;
+  rcvOooPack?: number;
+  sndWnd?: number;
+}
+
+/** Constants read from the kernel and libc headers the addon was built against. */
+export interface NativeConstants {
+  readonly [name: string]: number;
+  SOL_SOCKET: number;
+  IPPROTO_IP: number;
+  IPPROTO_IPV6: number;
+  SOL_TCP: number;
+  IPPROTO_TCP: number;
+  AF_INET: number;
+  AF_INET6: number;
+  SOCK_STREAM: number;
+}
+
+export interface NativeBinding {
+  setRepair(fd: number, mode: RepairMode): void;
+  getRepair(fd: number): number;
+  setRepairQueue(fd: number, queue: RepairQueue): void;
+  getQueueSeq(fd: number): number;
+  setQueueSeq(fd: number, seq: number): void;
+  setRepairOptions(fd: number, options: RepairOptions): void;
+  getRepairWindow(fd: number): RepairWindow;
+  setRepairWindow(fd: number, window: RepairWindow): void;
+  getTimestamp(fd: number): number;
+  setTimestamp(fd: number, timestamp: number): void;
+  getInq(fd: number): number;
+  getOutq(fd: number): number;
+  getOutqNotSent(fd: number): number;
+  peekQueue(fd: number, length: number): Buffer;
+  refillQueue(fd: number, bytes: Uint8Array): number;
+  createSocket(family: Family): number;
+  bind(fd: number, family: Family, address: string, port: number): void;
+  connect(fd: number, family: Family, address: string, port: number): void;
+  listen(fd: number, backlog: number): void;
+  shutdown(fd: number, how: 0 | 1 | 2): void;
+  dup(fd: number): number;
+  close(fd: number): void;
+  getSockName(fd: number): SocketAddress;
+  getPeerName(fd: number): SocketAddress;
+  socketKind(fd: number): SocketKind;
+  attachDropFilter(fd: number): void;
+  detachFilter(fd: number): void;
+  pidfdGetFd(pid: number, fd: number): number;
+  getIntOption(fd: number, level: number, name: number): number;
+  setIntOption(fd: number, level: number, name: number, value: number): void;
+  getCongestion(fd: number): string;
+  setCongestion(fd: number, name: string): void;
+  getTcpInfo(fd: number): TcpInfo;
+  readonly constants: NativeConstants;
+}
