@@ -9,6 +9,7 @@ export interface SocketInternals {
     reading?: boolean;
     readStop?: () => number;
     readStart?: () => number;
+    writeQueueSize?: number;
   } | null;
   _httpMessage?: unknown;
   _readableState?: { buffer: unknown; length: number };

@@ -1,0 +1,176 @@
+/**
+ * checkpoint(): freeze a live net.Socket and read everything needed to rebuild it.
+ * release(): let go of the frozen source once the connection lives elsewhere.
+ * resume(): roll back: the original socket carries on as if nothing happened.
+ *
+ * The order of the freeze (each step relies on the previous one):
+ *   1. flush Node's pending writes into the kernel (they become "unsent" kernel bytes);
+ *   2. cork the net.Socket: application writes made from now on wait in Node;
+ *   3. stop libuv reading, then copy Node's unconsumed read buffer: in repair mode a plain
+ *      read fails with EPERM and Node would destroy the socket;
+ *   4. attach the drop-all filter: no incoming segment (ACK or data) can change the state
+ *      while it is read; without it, MSG_PEEK of the send queue races with incoming ACKs;
+ *   5. TCP_REPAIR on: queues, sequence numbers and windows become readable;
+ *   6. read the window, then close the send window (snd_wnd = 0): repair mode alone does not
+ *      stop the kernel transmitting data already queued, and a peer that ACKs bytes the image
+ *      calls "unsent" would stall the restored copy;
+ *   7. read sequences, queues (peek), options, timestamp, socket options.
+ */
+import type net from 'node:net';
+import * as ll from './lowlevel.js';
+import { SocketStateError, isErrnoError } from './errors.js';
+import { IMAGE_VERSION, type ImageState, type SocketImage } from './image.js';
+import { socketFd } from './socket-fd.js';
+import { assertMovable, bufferedReadBytes, flushPendingWrites, readNodeState, startReading, stopReading } from './node-socket.js';
+import { readSocketOptions } from './socket-options.js';
+import { addHold, takeHold, tupleKey, type SourceHold } from './source-holds.js';
+import type { Family, RepairWindow } from './native-types.js';
+
+export interface CheckpointOptions {
+  /** Longest wait (ms) for Node's pending writes to reach the kernel. Default 2000. */
+  flushTimeoutMs?: number;
+  /**
+   * Freeze lock. 'filter' (default): a per-socket drop-all BPF filter. 'none': the caller
+   * already stops segments reaching the socket (e.g. an nftables rule).
+   */
+  lock?: 'filter' | 'none';
+  /** Close the send window while frozen (default true). Disable only for experiments. */
+  closeSendWindow?: boolean;
+}
+
+const MOVABLE_STATES: Partial<Record<number, ImageState>> = {
+  [ll.TcpState.ESTABLISHED]: 'ESTABLISHED',
+  [ll.TcpState.CLOSE_WAIT]: 'CLOSE_WAIT',
+};
+
+export async function checkpoint(socket: net.Socket, options: CheckpointOptions = {}): Promise<SocketImage> {
+  assertMovable(socket);
+  const fd = socketFd(socket);
+  const family = ll.assertTcpSocket(fd);
+  await flushPendingWrites(socket, options.flushTimeoutMs ?? 2000);
+  assertMovable(socket);
+
+  socket.cork();
+  stopReading(socket);
+  const nodeBuffered = bufferedReadBytes(socket);
+  const filtered = options.lock !== 'none';
+  const reuseAddress = ll.getOption(fd, 'SO_REUSEADDR') !== 0;
+  let inRepair = false;
+  let window: RepairWindow | null = null;
+  try {
+    if (filtered) ll.attachFreezeFilter(fd);
+    ll.repairOn(fd);
+    inRepair = true;
+    const image = readFrozenState(fd, family, nodeBuffered, socket);
+    window = image.window;
+    if (window && options.closeSendWindow !== false) ll.setRepairWindow(fd, { ...window, sndWnd: 0 });
+    addHold(tupleKey(image.local, image.peer), { socket, fd, window, reuseAddress, filtered });
+    return image;
+  } catch (error) {
+    thaw({ socket, fd, window, reuseAddress, filtered }, inRepair);
+    throw error;
+  }
+}
+
+function readFrozenState(fd: number, family: Family, nodeBuffered: Buffer, socket: net.Socket): SocketImage {
+  const info = ll.tcpInfo(fd);
+  const state = MOVABLE_STATES[info.state];
+  if (state === undefined) {
+    throw new SocketStateError('ERR_STATE_UNSUPPORTED', `TCP state ${ll.tcpStateName(info.state)} cannot be checkpointed (supported: ESTABLISHED, CLOSE_WAIT)`);
+  }
+  const window = readWindowIfSupported(fd);
+  const recvSeq = ll.getQueueSeq(fd, 'recv');
+  const sendSeq = ll.getQueueSeq(fd, 'send');
+  const sizes = ll.queueSizes(fd);
+  const kernelRecv = ll.peekQueue(fd, 'recv', sizes.inq);
+  const sendQueue = ll.peekQueue(fd, 'send', sizes.outq);
+  ll.selectQueue(fd, 'none');
+  if (kernelRecv.length !== sizes.inq || sendQueue.length !== sizes.outq) {
+    throw new SocketStateError('ERR_QUEUE_CHANGED', `queues changed while frozen (recv ${kernelRecv.length}/${sizes.inq}, send ${sendQueue.length}/${sizes.outq}): is the freeze lock in place?`);
+  }
+  const sentLength = sizes.outq - sizes.notSent;
+  const local = ll.localAddress(fd);
+  const peer = ll.peerAddress(fd);
+  return {
+    version: IMAGE_VERSION,
+    family,
+    local: { address: local.address, port: local.port },
+    peer: { address: peer.address, port: peer.port },
+    state,
+    recvSeq,
+    sendSeq,
+    recvQueue: nodeBuffered.length > 0 ? Buffer.concat([nodeBuffered, kernelRecv]) : kernelRecv,
+    sentUnacked: sendQueue.subarray(0, sentLength),
+    unsent: sendQueue.subarray(sentLength),
+    options: {
+      // In repair mode TCP_MAXSEG reads the MSS clamp, the value the handshake settled on.
+      mss: ll.getMaxSeg(fd),
+      sack: info.sack,
+      timestamps: info.timestamps,
+      sndWscale: info.windowScaling ? info.sndWscale : null,
+      rcvWscale: info.windowScaling ? info.rcvWscale : null,
+    },
+    timestamp: info.timestamps ? ll.getTimestamp(fd) : 0,
+    window,
+    socketOptions: readSocketOptions(fd, family),
+    node: readNodeState(socket),
+    takenAt: Date.now(),
+  };
+}
+
+/** TCP_REPAIR_WINDOW exists since ~4.8; without it the restore proceeds without a window. */
+function readWindowIfSupported(fd: number): RepairWindow | null {
+  try {
+    return ll.getRepairWindow(fd);
+  } catch (error) {
+    if (isErrnoError(error) && error.code === 'ENOPROTOOPT') return null;
+    throw error;
+  }
+}
+
+/** Puts a frozen socket back to work (the rollback of checkpoint). */
+function thaw(hold: SourceHold, inRepair: boolean): void {
+  const { socket, fd } = hold;
+  if (inRepair) {
+    ll.selectQueue(fd, 'none');
+    if (hold.window) ll.setRepairWindow(fd, hold.window);
+    // Leaving repair with a window probe makes the peer answer at once with its current ACK,
+    // so whatever it sent during the freeze is retransmitted without waiting for its RTO.
+    ll.repairOff(fd);
+    // Leaving repair mode resets SO_REUSEADDR: give the application its value back.
+    ll.setOption(fd, 'SO_REUSEADDR', hold.reuseAddress);
+  }
+  if (hold.filtered) ll.detachFreezeFilter(fd);
+  startReading(socket);
+  socket.uncork();
+}
+
+function imageKey(image: SocketImage): string {
+  return tupleKey(image.local, image.peer);
+}
+
+/**
+ * Rolls a checkpoint back: the original net.Socket carries on (repair off, lock off, reading
+ * again, corked writes flushed). Returns that socket. Throws if this process holds no frozen
+ * socket for the image (it was released or restored).
+ */
+export function resume(image: SocketImage): net.Socket {
+  const hold = takeHold(imageKey(image));
+  if (!hold) throw new SocketStateError('ERR_NOT_HELD', 'this process holds no frozen socket for the image (already released or restored)');
+  thaw(hold, true);
+  return hold.socket;
+}
+
+/**
+ * Lets go of the frozen source socket. It is still in repair mode, so closing it sends neither
+ * FIN nor RST. A no-op when nothing is held (already released, or restored on this host).
+ */
+export function release(image: SocketImage): void {
+  const hold = takeHold(imageKey(image));
+  if (hold) destroyHold(hold);
+}
+
+export function destroyHold(hold: SourceHold): void {
+  // destroy() is a plain close(2): with the fd in repair mode nothing goes on the wire.
+  hold.socket.destroy();
+}

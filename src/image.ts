@@ -1,0 +1,254 @@
+/**
+ * The socket image: everything needed to bring a TCP connection back, and its byte format.
+ *
+ * Format (all integers big-endian):
+ *   magic "TCPRIMG\n" (8) | format version u16 | reserved u16 | header length u32
+ *   | header (UTF-8 JSON, self-describing) | payload (recvQueue, sentUnacked, unsent, back to back)
+ *   | SHA-256 over everything before it (32)
+ * Versioning: the format version changes only when an old reader would misread a new image;
+ * new optional header fields keep the version (readers ignore fields they do not know).
+ */
+import { createHash } from 'node:crypto';
+import { isIP } from 'node:net';
+import type { Family, RepairWindow } from './native-types.js';
+
+export const IMAGE_MAGIC = Buffer.from('TCPRIMG\n', 'latin1');
+export const IMAGE_VERSION = 1;
+/** Refuse headers larger than this before parsing (a real header is well under 2 KiB). */
+const MAX_HEADER_BYTES = 64 * 1024;
+const PREFIX_BYTES = 16;
+const DIGEST_BYTES = 32;
+
+/** TCP states an image may hold. */
+export type ImageState = 'ESTABLISHED' | 'CLOSE_WAIT';
+export const IMAGE_STATES: readonly ImageState[] = ['ESTABLISHED', 'CLOSE_WAIT'];
+
+export interface Endpoint {
+  address: string;
+  port: number;
+}
+
+/** TCP options negotiated in the handshake (they cannot be renegotiated). */
+export interface NegotiatedOptions {
+  /** MSS clamp (TCP_MAXSEG read in repair mode). */
+  mss: number;
+  sack: boolean;
+  timestamps: boolean;
+  /** Window scales; null when window scaling was not negotiated. */
+  sndWscale: number | null;
+  rcvWscale: number | null;
+}
+
+/** Socket options an application may have set; restored as they were. */
+export interface SocketOptionsImage {
+  noDelay: boolean;
+  keepAlive: boolean;
+  keepIdle: number;
+  keepInterval: number;
+  keepCount: number;
+  userTimeout: number;
+  sendBuffer: number;
+  receiveBuffer: number;
+  /** IP_TOS (IPv4) or IPV6_TCLASS (IPv6). */
+  tos: number;
+  ttl: number;
+  priority: number;
+  mark: number;
+  notsentLowat: number;
+  reuseAddress: boolean;
+  congestion: string;
+}
+
+/** State Node keeps above the kernel. */
+export interface NodeStateImage {
+  allowHalfOpen: boolean;
+  /** socket.setTimeout value in ms (0: none). */
+  timeout: number;
+  /** setEncoding value, or null for Buffers. */
+  encoding: string | null;
+}
+
+export interface SocketImage {
+  version: number;
+  family: Family;
+  local: Endpoint;
+  peer: Endpoint;
+  state: ImageState;
+  /** rcv_nxt: sequence of the next byte expected from the peer (after recvQueue). */
+  recvSeq: number;
+  /** write_seq: sequence after the last byte queued to send (after unsent). */
+  sendSeq: number;
+  /** Received bytes the application has not read: Node's buffered bytes, then the kernel's. */
+  recvQueue: Buffer;
+  /** Bytes sent but not acknowledged by the peer. */
+  sentUnacked: Buffer;
+  /** Bytes queued but never sent (kernel send queue tail plus Node's pending writes). */
+  unsent: Buffer;
+  options: NegotiatedOptions;
+  /** TCP_TIMESTAMP clock value at checkpoint. */
+  timestamp: number;
+  /** TCP_REPAIR_WINDOW at checkpoint (before the freeze closed the send window); null if unsupported. */
+  window: RepairWindow | null;
+  socketOptions: SocketOptionsImage;
+  node: NodeStateImage;
+  /** Wall-clock time of the checkpoint (ms since the epoch). */
+  takenAt: number;
+}
+
+export type ImageErrorCode =
+  | 'ERR_IMAGE_TRUNCATED'
+  | 'ERR_IMAGE_FOREIGN'
+  | 'ERR_IMAGE_VERSION'
+  | 'ERR_IMAGE_CHECKSUM'
+  | 'ERR_IMAGE_HEADER'
+  | 'ERR_IMAGE_FIELD'
+  | 'ERR_IMAGE_LENGTH';
+
+/** A malformed, corrupt, foreign or unsupported image. Nothing was restored. */
+export class ImageError extends Error {
+  readonly code: ImageErrorCode;
+  constructor(code: ImageErrorCode, message: string) {
+    super(message);
+    this.name = 'ImageError';
+    this.code = code;
+  }
+}
+
+interface HeaderJson extends Omit<SocketImage, 'recvQueue' | 'sentUnacked' | 'unsent'> {
+  lengths: { recvQueue: number; sentUnacked: number; unsent: number };
+}
+
+export function encodeImage(image: SocketImage): Buffer {
+  validateImage(image);
+  const { recvQueue, sentUnacked, unsent, ...rest } = image;
+  const header: HeaderJson = {
+    ...rest,
+    version: IMAGE_VERSION,
+    lengths: { recvQueue: recvQueue.length, sentUnacked: sentUnacked.length, unsent: unsent.length },
+  };
+  const headerBytes = Buffer.from(JSON.stringify(header), 'utf8');
+  const prefix = Buffer.alloc(PREFIX_BYTES);
+  IMAGE_MAGIC.copy(prefix, 0);
+  prefix.writeUInt16BE(IMAGE_VERSION, 8);
+  prefix.writeUInt32BE(headerBytes.length, 12);
+  const body = Buffer.concat([prefix, headerBytes, recvQueue, sentUnacked, unsent]);
+  const digest = createHash('sha256').update(body).digest();
+  return Buffer.concat([body, digest]);
+}
+
+export function decodeImage(bytes: Uint8Array): SocketImage {
+  if (!(bytes instanceof Uint8Array)) throw new ImageError('ERR_IMAGE_FIELD', 'image must be a Buffer or Uint8Array');
+  const buf = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (buf.length < IMAGE_MAGIC.length || !buf.subarray(0, IMAGE_MAGIC.length).equals(IMAGE_MAGIC)) {
+    if (buf.length < IMAGE_MAGIC.length && IMAGE_MAGIC.subarray(0, buf.length).equals(buf)) {
+      throw new ImageError('ERR_IMAGE_TRUNCATED', `image truncated: ${buf.length} bytes`);
+    }
+    throw new ImageError('ERR_IMAGE_FOREIGN', 'not a tcp-repair socket image (bad magic)');
+  }
+  if (buf.length < PREFIX_BYTES + DIGEST_BYTES) {
+    throw new ImageError('ERR_IMAGE_TRUNCATED', `image truncated: ${buf.length} bytes`);
+  }
+  const version = buf.readUInt16BE(8);
+  if (version !== IMAGE_VERSION) {
+    throw new ImageError('ERR_IMAGE_VERSION', `image format version ${version} is not supported (this reader: ${IMAGE_VERSION})`);
+  }
+  const headerLength = buf.readUInt32BE(12);
+  if (headerLength > MAX_HEADER_BYTES || PREFIX_BYTES + headerLength + DIGEST_BYTES > buf.length) {
+    throw new ImageError('ERR_IMAGE_TRUNCATED', `image header length ${headerLength} exceeds the image (${buf.length} bytes)`);
+  }
+  const bodyEnd = buf.length - DIGEST_BYTES;
+  const digest = createHash('sha256').update(buf.subarray(0, bodyEnd)).digest();
+  if (!digest.equals(buf.subarray(bodyEnd))) {
+    throw new ImageError('ERR_IMAGE_CHECKSUM', 'image checksum mismatch: the image is corrupt or truncated');
+  }
+  let header: HeaderJson;
+  try {
+    header = JSON.parse(buf.toString('utf8', PREFIX_BYTES, PREFIX_BYTES + headerLength)) as HeaderJson;
+  } catch {
+    throw new ImageError('ERR_IMAGE_HEADER', 'image header is not valid JSON');
+  }
+  if (typeof header !== 'object' || header === null || typeof header.lengths !== 'object' || header.lengths === null) {
+    throw new ImageError('ERR_IMAGE_HEADER', 'image header lacks payload lengths');
+  }
+  const { recvQueue: rl, sentUnacked: sl, unsent: ul } = header.lengths;
+  for (const [name, n] of [['recvQueue', rl], ['sentUnacked', sl], ['unsent', ul]] as const) {
+    if (!Number.isSafeInteger(n) || (n as number) < 0) throw new ImageError('ERR_IMAGE_FIELD', `bad payload length for ${name}`);
+  }
+  const payloadStart = PREFIX_BYTES + headerLength;
+  if (payloadStart + rl + sl + ul !== bodyEnd) {
+    throw new ImageError('ERR_IMAGE_LENGTH', 'payload lengths do not match the image size');
+  }
+  const { lengths: _lengths, ...fields } = header;
+  const image: SocketImage = {
+    ...fields,
+    recvQueue: Buffer.from(buf.subarray(payloadStart, payloadStart + rl)),
+    sentUnacked: Buffer.from(buf.subarray(payloadStart + rl, payloadStart + rl + sl)),
+    unsent: Buffer.from(buf.subarray(payloadStart + rl + sl, bodyEnd)),
+  };
+  validateImage(image);
+  return image;
+}
+
+function fail(field: string, why: string): never {
+  throw new ImageError('ERR_IMAGE_FIELD', `image field ${field} ${why}`);
+}
+
+function checkInt(value: unknown, field: string, min: number, max: number): void {
+  if (!Number.isInteger(value) || (value as number) < min || (value as number) > max) fail(field, `must be an integer in ${min}..${max}`);
+}
+
+function checkBool(value: unknown, field: string): void {
+  if (typeof value !== 'boolean') fail(field, 'must be a boolean');
+}
+
+function checkEndpoint(value: unknown, field: string, family: Family): void {
+  const e = value as Endpoint;
+  if (typeof e !== 'object' || e === null || typeof e.address !== 'string') fail(field, 'must be { address, port }');
+  const ipVersion = isIP(e.address);
+  if (ipVersion === 0 || (family === 4 && ipVersion !== 4)) fail(`${field}.address`, `is not an IPv${family} address`);
+  checkInt(e.port, `${field}.port`, 1, 65535);
+}
+
+/** Checks every field an image must have, with the ranges the kernel accepts. */
+export function validateImage(image: SocketImage): void {
+  if (typeof image !== 'object' || image === null) fail('image', 'must be an object');
+  if (image.version !== IMAGE_VERSION) fail('version', `must be ${IMAGE_VERSION}`);
+  if (image.family !== 4 && image.family !== 6) fail('family', 'must be 4 or 6');
+  checkEndpoint(image.local, 'local', image.family);
+  checkEndpoint(image.peer, 'peer', image.family);
+  if (!IMAGE_STATES.includes(image.state)) fail('state', `must be one of ${IMAGE_STATES.join(', ')}`);
+  checkInt(image.recvSeq, 'recvSeq', 0, 0xffffffff);
+  checkInt(image.sendSeq, 'sendSeq', 0, 0xffffffff);
+  for (const name of ['recvQueue', 'sentUnacked', 'unsent'] as const) {
+    if (!Buffer.isBuffer(image[name])) fail(name, 'must be a Buffer');
+  }
+  const o = image.options;
+  if (typeof o !== 'object' || o === null) fail('options', 'must be an object');
+  checkInt(o.mss, 'options.mss', 1, 65535);
+  checkBool(o.sack, 'options.sack');
+  checkBool(o.timestamps, 'options.timestamps');
+  if ((o.sndWscale === null) !== (o.rcvWscale === null)) fail('options', 'window scales must both be set or both null');
+  if (o.sndWscale !== null) checkInt(o.sndWscale, 'options.sndWscale', 0, 14);
+  if (o.rcvWscale !== null) checkInt(o.rcvWscale, 'options.rcvWscale', 0, 14);
+  checkInt(image.timestamp, 'timestamp', 0, 0xffffffff);
+  if (image.window !== null) {
+    const w = image.window;
+    if (typeof w !== 'object') fail('window', 'must be an object or null');
+    for (const k of ['sndWl1', 'sndWnd', 'maxWindow', 'rcvWnd', 'rcvWup'] as const) checkInt(w[k], `window.${k}`, 0, 0xffffffff);
+  }
+  const s = image.socketOptions;
+  if (typeof s !== 'object' || s === null) fail('socketOptions', 'must be an object');
+  checkBool(s.noDelay, 'socketOptions.noDelay');
+  checkBool(s.keepAlive, 'socketOptions.keepAlive');
+  checkBool(s.reuseAddress, 'socketOptions.reuseAddress');
+  for (const k of ['keepIdle', 'keepInterval', 'keepCount', 'userTimeout', 'sendBuffer', 'receiveBuffer', 'tos', 'ttl', 'priority', 'mark', 'notsentLowat'] as const) {
+    checkInt(s[k], `socketOptions.${k}`, -1, 0x7fffffff);
+  }
+  if (typeof s.congestion !== 'string' || !/^[a-z0-9_]{0,15}$/.test(s.congestion)) fail('socketOptions.congestion', 'must be a congestion control name');
+  const n = image.node;
+  if (typeof n !== 'object' || n === null) fail('node', 'must be an object');
+  checkBool(n.allowHalfOpen, 'node.allowHalfOpen');
+  checkInt(n.timeout, 'node.timeout', 0, 0x7fffffff);
+  if (n.encoding !== null && (typeof n.encoding !== 'string' || !Buffer.isEncoding(n.encoding))) fail('node.encoding', 'must be a Buffer encoding or null');
+  if (typeof image.takenAt !== 'number' || !Number.isFinite(image.takenAt)) fail('takenAt', 'must be a number');
+}

@@ -1,0 +1,184 @@
+/**
+ * restore(): rebuild a connection from an image and hand it to Node as a net.Socket.
+ *
+ * The order is the subtle part; each step cites the kernel rule that fixes its place:
+ *   1. socket(), then SO_REUSEADDR *before* TCP_REPAIR: repair mode sets a forced reuse that
+ *      a later SO_REUSEADDR would overwrite, and bind would then fail (EADDRINUSE) while a
+ *      listener holds the port.
+ *   2. TCP_REPAIR on, IP_TRANSPARENT if the address is not (yet) ours (freebind alone lets
+ *      bind pass but a repair-mode connect fails with ENETUNREACH), bind to the local address.
+ *   3. TCP_QUEUE_SEQ for the receive then the send queue, at the start of the bytes to refill:
+ *      the kernel accepts it only while the socket is closed (EPERM after connect).
+ *   4. TCP_MAXSEG: a repair-mode connect computes the segment size from the default 536 and
+ *      TCP_REPAIR_OPTIONS does not recompute it; without this the socket sends 524-byte segments.
+ *   5. connect(): in repair mode no SYN is sent and the socket is ESTABLISHED at once.
+ *   6. TCP_REPAIR_OPTIONS (MSS, window scales, SACK, timestamps): refused once queue data was
+ *      sent on newer kernels, so before any refill. Then TCP_TIMESTAMP.
+ *   7. Buffer sizes: refills are charged to the socket's buffers (ENOBUFS otherwise).
+ *   8. Refill the receive queue, then the sent-but-unacknowledged part of the send queue.
+ *   9. TCP_REPAIR_WINDOW after the receive refill: the kernel checks rcv_wup <= rcv_nxt.
+ *  10. TCP_REPAIR off (window probe: the peer answers at once) or -1 (silent, ~4.18+).
+ *      Leaving repair resets SO_REUSEADDR: set the application's value again.
+ *  11. Half-closed: for CLOSE_WAIT, shutdown(SHUT_RD) so the socket delivers its data then EOF.
+ *  12. Adopt the fd in a net.Socket, and write the unsent bytes normally: written through the
+ *      repair send queue they would count as sent and wait for a retransmission timeout.
+ */
+import type net from 'node:net';
+import * as ll from './lowlevel.js';
+import { SocketStateError, isErrnoError } from './errors.js';
+import { validateImage, type SocketImage } from './image.js';
+import { adoptFd } from './node-socket.js';
+import { applySocketOptions } from './socket-options.js';
+import { destroyHold } from './checkpoint.js';
+import { takeHold, tupleKey, hasHold } from './source-holds.js';
+import { socketFd } from './socket-fd.js';
+import type { RepairWindow } from './native-types.js';
+
+export interface RestoreOptions {
+  /**
+   * Set IP_TRANSPARENT so the socket can use a local address this host does not own yet
+   * (host-to-host moves, before the service address arrives). Needs CAP_NET_ADMIN.
+   */
+  transparent?: boolean;
+  /**
+   * Leave repair mode without a window probe and hold the unsent bytes and application writes
+   * until activate(): for moves where the address arrives after the restore.
+   */
+  quiet?: boolean;
+}
+
+/** The largest TCP_MAXSEG the kernel accepts (EINVAL above). */
+const MAX_USER_MSS = 32767;
+/** Headroom for skb overhead when forcing buffers to hold refilled queues. */
+const BUFFER_SLACK = 256 * 1024;
+
+const quietSockets = new WeakSet<net.Socket>();
+
+export function restore(image: SocketImage, options: RestoreOptions = {}): net.Socket {
+  validateImage(image);
+  const fd = ll.createSocket(image.family);
+  try {
+    restoreKernelState(fd, image, options);
+  } catch (error) {
+    ll.closeFd(fd); // still in repair mode: nothing is sent
+    throw error;
+  }
+  const socket = adoptFd(fd, image.node);
+  if (options.quiet) {
+    socket.cork();
+    quietSockets.add(socket);
+  }
+  if (image.unsent.length > 0) socket.write(image.unsent);
+  return socket;
+}
+
+/**
+ * Ends the quiet period of a socket restored with `quiet: true`: sends a window probe so the
+ * peer ACKs to this host at once, then releases the held unsent bytes and application writes.
+ */
+export function activate(socket: net.Socket): void {
+  if (!quietSockets.delete(socket)) return;
+  const fd = socketFd(socket);
+  ll.repairOn(fd);
+  ll.repairOff(fd);
+  socket.uncork();
+}
+
+function restoreKernelState(fd: number, image: SocketImage, options: RestoreOptions): void {
+  const { family, local, peer } = image;
+  const finReceived = image.state === 'CLOSE_WAIT';
+  // The kernel's rcv_nxt counts the peer's FIN; restored as ESTABLISHED, the socket must expect
+  // the byte before it (the FIN is replayed locally by shutdown(SHUT_RD) below).
+  const recvEnd = (image.recvSeq - (finReceived ? 1 : 0)) >>> 0;
+
+  // 1-2: reuse, repair, address.
+  ll.setOption(fd, 'SO_REUSEADDR', image.socketOptions.reuseAddress);
+  ll.repairOn(fd);
+  if (options.transparent) ll.setTransparent(fd, family);
+  ll.bind(fd, family, local.address, local.port);
+  // 3: where the refilled bytes start in sequence space.
+  ll.setQueueSeq(fd, 'recv', (recvEnd - image.recvQueue.length) >>> 0);
+  ll.setQueueSeq(fd, 'send', (image.sendSeq - image.unsent.length - image.sentUnacked.length) >>> 0);
+  // 4: segment size before connect.
+  ll.setMaxSeg(fd, Math.min(image.options.mss, MAX_USER_MSS));
+  applySocketOptions(fd, family, image.socketOptions);
+  // 5: connect, handing over from a frozen source this process still holds.
+  connectTakingOver(fd, image);
+  // 6: handshake options, then the timestamp clock.
+  const o = image.options;
+  ll.setRepairOptions(fd, {
+    mss: o.mss,
+    ...(o.sndWscale !== null && o.rcvWscale !== null ? { sndWscale: o.sndWscale, rcvWscale: o.rcvWscale } : {}),
+    sackPermitted: o.sack,
+    timestamps: o.timestamps,
+  });
+  if (o.timestamps) ll.setTimestamp(fd, image.timestamp);
+  // 7-8: buffers, then queues.
+  forceBuffersFor(fd, image);
+  if (image.recvQueue.length > 0) ll.refillQueue(fd, 'recv', image.recvQueue);
+  if (image.sentUnacked.length > 0) ll.refillQueue(fd, 'send', image.sentUnacked);
+  ll.selectQueue(fd, 'none');
+  // 9: window, corrected for a received FIN.
+  if (image.window) ll.setRepairWindow(fd, finReceived ? withoutFin(image.window) : image.window);
+  // 10: out of repair.
+  ll.repairOff(fd, { windowProbe: !options.quiet });
+  ll.setOption(fd, 'SO_REUSEADDR', image.socketOptions.reuseAddress);
+  // 11: replay the peer's FIN locally.
+  if (finReceived) ll.shutdown(fd, 'read');
+}
+
+function withoutFin(window: RepairWindow): RepairWindow {
+  return { ...window, rcvWup: (window.rcvWup - 1) >>> 0, rcvWnd: window.rcvWnd + 1 };
+}
+
+function forceBuffersFor(fd: number, image: SocketImage): void {
+  const sendBytes = image.sentUnacked.length + image.unsent.length;
+  if (sendBytes > 0) {
+    // The kernel doubles the value set; what was read back is already doubled.
+    const wanted = Math.max(image.socketOptions.sendBuffer / 2, sendBytes * 2 + BUFFER_SLACK);
+    ll.setOption(fd, 'SO_SNDBUFFORCE', Math.ceil(wanted));
+  }
+  if (image.recvQueue.length > 0) {
+    const wanted = Math.max(image.socketOptions.receiveBuffer / 2, image.recvQueue.length * 2 + BUFFER_SLACK);
+    ll.setOption(fd, 'SO_RCVBUFFORCE', Math.ceil(wanted));
+  }
+}
+
+/**
+ * The kernel refuses a second socket for a 4-tuple (EADDRNOTAVAIL) while the frozen source is
+ * open, and closing the source first leaves a gap in which a peer segment meets no socket and
+ * draws an RST. A listener on the same local address and port (forced reuse in repair mode)
+ * behind a drop-all filter covers the gap: segments arriving in it vanish silently.
+ */
+function connectTakingOver(fd: number, image: SocketImage): void {
+  const key = tupleKey(image.local, image.peer);
+  if (!hasHold(key)) {
+    connectOrExplain(fd, image);
+    return;
+  }
+  const guard = ll.createSocket(image.family);
+  try {
+    ll.repairOn(guard);
+    ll.bind(guard, image.family, image.local.address, image.local.port);
+    ll.attachFreezeFilter(guard);
+    ll.listen(guard, 1);
+    destroyHold(takeHold(key)!);
+    connectOrExplain(fd, image);
+  } finally {
+    ll.closeFd(guard);
+  }
+}
+
+function connectOrExplain(fd: number, image: SocketImage): void {
+  try {
+    ll.connect(fd, image.family, image.peer.address, image.peer.port);
+  } catch (error) {
+    if (isErrnoError(error) && error.code === 'EADDRNOTAVAIL') {
+      throw new SocketStateError(
+        'ERR_TUPLE_IN_USE',
+        `cannot restore ${image.local.address}:${image.local.port} <-> ${image.peer.address}:${image.peer.port}: another socket (the frozen source in another process?) still holds this connection; release it first (${error.message})`,
+      );
+    }
+    throw error;
+  }
+}
