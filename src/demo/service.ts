@@ -1,0 +1,98 @@
+/**
+ * The demo service process (runs inside host-a or host-b, driven over IPC by `tcp-repair demo`).
+ * host-a serves clients and, when told, migrates every connection to host-b; host-b runs the
+ * receiver and serves what arrives.
+ */
+import net from 'node:net';
+import { migrate } from '../migrate/migrate.js';
+import { createReceiver } from '../migrate/receiver.js';
+import { newConnectionState, serve, stateOf, type ConnectionState } from './protocol.js';
+
+interface Command {
+  cmd: 'migrate' | 'handover-done' | 'handover-failed' | 'stop';
+  error?: string;
+}
+
+const role = process.argv[2];
+const config = JSON.parse(process.argv[3] ?? '{}') as {
+  listen: string[];
+  port: number;
+  control: { host: string; port: number };
+  key: string;
+};
+
+function send(message: unknown): void {
+  process.send?.(message);
+}
+
+const connections = new Set<net.Socket>();
+let handoverWaiter: ((error?: string) => void) | null = null;
+
+async function runHostA(): Promise<void> {
+  const servers = await Promise.all(
+    config.listen.map(
+      (address) =>
+        new Promise<net.Server>((resolve, reject) => {
+          const server = net.createServer((socket) => {
+            connections.add(socket);
+            socket.once('close', () => connections.delete(socket));
+            serve(socket, newConnectionState());
+          });
+          server.once('error', reject);
+          server.listen(config.port, address, () => resolve(server));
+        }),
+    ),
+  );
+  send({ ready: true });
+  process.on('message', async (message: Command) => {
+    if (message.cmd === 'handover-done' || message.cmd === 'handover-failed') {
+      handoverWaiter?.(message.error);
+      return;
+    }
+    if (message.cmd === 'stop') {
+      for (const s of servers) s.close();
+      process.exit(0);
+    }
+    if (message.cmd !== 'migrate') return;
+    const sockets = [...connections];
+    const report = await migrate(sockets, {
+      to: config.control,
+      key: config.key,
+      meta: (socket) => stateOf(socket) as unknown as Record<string, unknown>,
+      handover: () =>
+        new Promise<void>((resolve, reject) => {
+          handoverWaiter = (error) => (error ? reject(new Error(error)) : resolve());
+          send({ handover: true });
+        }),
+    });
+    for (const m of report.moved) connections.delete(m.socket);
+    send({
+      report: {
+        moved: report.moved.length,
+        stayed: report.stayed.map((s) => `${s.code}: ${s.reason}`),
+        timings: report.timings,
+        imageBytes: report.moved.reduce((n, m) => n + m.imageBytes, 0),
+        payloadBytes: report.moved.reduce((n, m) => n + m.payloadBytes, 0),
+        error: report.error?.message,
+      },
+    });
+  });
+}
+
+async function runHostB(): Promise<void> {
+  const receiver = createReceiver({ host: config.control.host, port: config.control.port, key: config.key }, (socket, meta) => {
+    connections.add(socket);
+    serve(socket, meta as unknown as ConnectionState);
+  });
+  receiver.on('sessionError', (error: Error) => send({ log: `receiver session: ${error.message}` }));
+  await receiver.listen();
+  send({ ready: true });
+  process.on('message', (message: Command) => {
+    if (message.cmd === 'stop') process.exit(0);
+  });
+}
+
+(role === 'a' ? runHostA() : runHostB()).catch((error: unknown) => {
+  send({ fatal: (error as Error).stack ?? String(error) });
+  process.exit(1);
+});

@@ -1,0 +1,135 @@
+/**
+ * Framing of the migration control channel: [u32 payload length][u8 type][payload].
+ * Control messages are JSON; an image frame carries binary: [u32 id][u8 meta kind][u32 meta
+ * length][meta][image]. Lengths are checked against a hard maximum before anything is allocated.
+ */
+export const FrameType = {
+  HELLO: 1,
+  IMAGE: 2,
+  IMAGES_DONE: 3,
+  RESTORED: 4,
+  FAILED: 5,
+  ACTIVATE: 6,
+  ACTIVATED: 7,
+  ABORT: 8,
+  BYE: 9,
+} as const;
+export type FrameTypeName = keyof typeof FrameType;
+const TYPE_NAMES = new Map<number, FrameTypeName>(Object.entries(FrameType).map(([k, v]) => [v, k as FrameTypeName]));
+
+/** Largest frame accepted: an image holds at most its socket's queues (a few MiB in practice). */
+export const MAX_FRAME_BYTES = 256 * 1024 * 1024;
+const HEADER_BYTES = 5;
+
+export class FrameError extends Error {
+  readonly code: string;
+  constructor(code: string, message: string) {
+    super(message);
+    this.name = 'FrameError';
+    this.code = code;
+  }
+}
+
+export interface Frame {
+  type: FrameTypeName;
+  payload: Buffer;
+}
+
+export function encodeFrame(type: FrameTypeName, payload: Buffer): Buffer {
+  if (payload.length > MAX_FRAME_BYTES) throw new FrameError('ERR_FRAME_TOO_LARGE', `frame of ${payload.length} bytes exceeds ${MAX_FRAME_BYTES}`);
+  const header = Buffer.alloc(HEADER_BYTES);
+  header.writeUInt32BE(payload.length, 0);
+  header.writeUInt8(FrameType[type], 4);
+  return Buffer.concat([header, payload]);
+}
+
+export function encodeJsonFrame(type: FrameTypeName, value: unknown): Buffer {
+  return encodeFrame(type, Buffer.from(JSON.stringify(value), 'utf8'));
+}
+
+/** Accumulates stream bytes and yields whole frames; throws FrameError on a malformed stream. */
+export class FrameDecoder {
+  private chunks: Buffer[] = [];
+  private buffered = 0;
+
+  push(chunk: Buffer): Frame[] {
+    this.chunks.push(chunk);
+    this.buffered += chunk.length;
+    const frames: Frame[] = [];
+    for (;;) {
+      if (this.buffered < HEADER_BYTES) break;
+      const head = this.peek(HEADER_BYTES);
+      const length = head.readUInt32BE(0);
+      const type = TYPE_NAMES.get(head.readUInt8(4));
+      if (type === undefined) throw new FrameError('ERR_FRAME_TYPE', `unknown frame type ${head.readUInt8(4)}`);
+      if (length > MAX_FRAME_BYTES) throw new FrameError('ERR_FRAME_TOO_LARGE', `frame declares ${length} bytes, more than ${MAX_FRAME_BYTES}`);
+      if (this.buffered < HEADER_BYTES + length) break;
+      const whole = this.take(HEADER_BYTES + length);
+      frames.push({ type, payload: whole.subarray(HEADER_BYTES) });
+    }
+    return frames;
+  }
+
+  /** Bytes of an incomplete frame still waiting (non-zero at end of stream means truncation). */
+  pending(): number {
+    return this.buffered;
+  }
+
+  private peek(n: number): Buffer {
+    if (this.chunks[0]!.length < n) this.chunks = [Buffer.concat(this.chunks)];
+    return this.chunks[0]!.subarray(0, n);
+  }
+
+  private take(n: number): Buffer {
+    const all = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks);
+    const out = all.subarray(0, n);
+    const rest = all.subarray(n);
+    this.chunks = rest.length > 0 ? [rest] : [];
+    this.buffered = rest.length;
+    return out;
+  }
+}
+
+export function parseJson<T>(frame: Frame): T {
+  try {
+    return JSON.parse(frame.payload.toString('utf8')) as T;
+  } catch {
+    throw new FrameError('ERR_FRAME_JSON', `${frame.type} frame does not hold valid JSON`);
+  }
+}
+
+const META_JSON = 0;
+const META_BYTES = 1;
+
+/** Per-connection application metadata: JSON-serialisable values or raw bytes. */
+export type Meta = Buffer | string | number | boolean | null | { [key: string]: unknown } | unknown[];
+
+export function encodeImageFrame(id: number, meta: Meta | undefined, image: Buffer): Buffer {
+  const isBytes = Buffer.isBuffer(meta);
+  const metaBytes = isBytes ? (meta as Buffer) : Buffer.from(JSON.stringify(meta ?? null), 'utf8');
+  const head = Buffer.alloc(9);
+  head.writeUInt32BE(id, 0);
+  head.writeUInt8(isBytes ? META_BYTES : META_JSON, 4);
+  head.writeUInt32BE(metaBytes.length, 5);
+  return encodeFrame('IMAGE', Buffer.concat([head, metaBytes, image]));
+}
+
+export function decodeImageFrame(frame: Frame): { id: number; meta: Meta; image: Buffer } {
+  const p = frame.payload;
+  if (p.length < 9) throw new FrameError('ERR_FRAME_SHORT', 'IMAGE frame shorter than its header');
+  const id = p.readUInt32BE(0);
+  const kind = p.readUInt8(4);
+  const metaLength = p.readUInt32BE(5);
+  if (9 + metaLength > p.length) throw new FrameError('ERR_FRAME_SHORT', 'IMAGE frame meta length exceeds the frame');
+  const metaBytes = p.subarray(9, 9 + metaLength);
+  let meta: Meta;
+  if (kind === META_BYTES) meta = Buffer.from(metaBytes);
+  else if (kind === META_JSON) {
+    try {
+      meta = JSON.parse(metaBytes.toString('utf8')) as Meta;
+    } catch {
+      throw new FrameError('ERR_FRAME_JSON', 'IMAGE frame meta is not valid JSON');
+    }
+  } else throw new FrameError('ERR_FRAME_META', `unknown meta kind ${kind}`);
+  return { id, meta, image: p.subarray(9 + metaLength) };
+}

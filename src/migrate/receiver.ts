@@ -1,0 +1,160 @@
+/**
+ * createReceiver(): the destination end. Accepts authenticated control connections, restores
+ * each image as it arrives (quietly: IP_TRANSPARENT, no window probe, writes held), confirms it,
+ * and on ACTIVATE probes each socket and hands it to the application. Anything not activated
+ * when the session ends (abort, error, channel lost) is closed silently so the source can resume it.
+ */
+import net from 'node:net';
+import tls from 'node:tls';
+import { EventEmitter } from 'node:events';
+import * as ll from '../lowlevel.js';
+import { decodeImage, type SocketImage } from '../image.js';
+import { restore, activate } from '../restore.js';
+import { socketFd } from '../socket-fd.js';
+import { Channel, DEFAULT_IDENTITY, keyBytes, tlsServerOptions } from './channel.js';
+import { decodeImageFrame, encodeJsonFrame, parseJson, type Meta } from './frames.js';
+import { PROTOCOL_VERSION, type Hello, type IdList } from './protocol.js';
+
+export interface ReceiverOptions {
+  host: string;
+  port: number;
+  /** Pre-shared key (at least 16 bytes) shared with the source. */
+  key: Buffer | string;
+  identity?: string;
+  /** Restore with IP_TRANSPARENT (default true): the service address may not be here yet. */
+  transparent?: boolean;
+  /** Longest wait for the next message of a session (ms, default 30000). */
+  timeoutMs?: number;
+}
+
+export interface ReceivedConnection {
+  image: SocketImage;
+  /** Session-local id the source gave this connection. */
+  id: number;
+}
+
+export type OnConnection = (socket: net.Socket, meta: Meta, info: ReceivedConnection) => void;
+
+interface Pending {
+  socket: net.Socket;
+  meta: Meta;
+  image: SocketImage;
+}
+
+export class Receiver extends EventEmitter {
+  private readonly server: tls.Server;
+  private readonly key: Buffer;
+  private readonly identity: string;
+
+  constructor(private readonly options: ReceiverOptions, private readonly onConnection: OnConnection) {
+    super();
+    this.key = keyBytes(options.key);
+    this.identity = options.identity ?? DEFAULT_IDENTITY;
+    this.server = tls.createServer(tlsServerOptions(this.key, this.identity), (socket) => {
+      socket.setNoDelay(true);
+      this.runSession(new Channel(socket)).catch((error: unknown) => this.emit('sessionError', error));
+    });
+    // A client with the wrong key fails the handshake: nothing of it reaches a session.
+    this.server.on('tlsClientError', (error) => this.emit('sessionError', error));
+  }
+
+  async listen(): Promise<void> {
+    await new Promise<void>((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(this.options.port, this.options.host, () => {
+        this.server.off('error', reject);
+        resolve();
+      });
+    });
+  }
+
+  address(): net.AddressInfo {
+    return this.server.address() as net.AddressInfo;
+  }
+
+  async close(): Promise<void> {
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+  }
+
+  private async runSession(channel: Channel): Promise<void> {
+    const timeoutMs = this.options.timeoutMs ?? 30000;
+    const pending = new Map<number, Pending>();
+    try {
+      const hello = parseJson<Hello>(await channel.next(timeoutMs));
+      if (hello.version !== PROTOCOL_VERSION) throw new Error(`source speaks protocol ${hello.version}, this receiver ${PROTOCOL_VERSION}`);
+      for (;;) {
+        const frame = await channel.next(timeoutMs);
+        if (frame.type === 'IMAGE') this.restoreOne(channel, frame, pending);
+        else if (frame.type === 'ABORT') this.abort(parseJson<IdList>(frame).ids, pending);
+        else if (frame.type === 'ACTIVATE') this.activateAll(channel, parseJson<IdList>(frame).ids, pending);
+        else if (frame.type === 'BYE') break;
+        else if (frame.type !== 'IMAGES_DONE') throw new Error(`unexpected ${frame.type} frame`);
+      }
+      channel.close();
+    } finally {
+      // Whatever was restored but not activated goes away without a sound: the source still
+      // holds those connections and will resume them.
+      this.abort([...pending.keys()], pending);
+    }
+  }
+
+  private restoreOne(channel: Channel, frame: Parameters<typeof decodeImageFrame>[0], pending: Map<number, Pending>): void {
+    const { id, meta, image: bytes } = decodeImageFrame(frame);
+    const started = performance.now();
+    try {
+      const image = decodeImage(bytes);
+      const socket = restore(image, { transparent: this.options.transparent !== false, quiet: true });
+      // Errors before activation must not crash the process; the app attaches its own later.
+      socket.on('error', () => {});
+      pending.set(id, { socket, meta, image });
+      channel.send(encodeJsonFrame('RESTORED', { id, restoreMs: performance.now() - started }));
+    } catch (error) {
+      const e = error as Error & { code?: string };
+      channel.send(encodeJsonFrame('FAILED', { id, code: e.code ?? 'ERR_RESTORE', reason: e.message }));
+    }
+  }
+
+  private activateAll(channel: Channel, ids: number[], pending: Map<number, Pending>): void {
+    const started = performance.now();
+    const activated: Array<[number, Pending]> = [];
+    for (const id of ids) {
+      const entry = pending.get(id);
+      if (!entry) continue;
+      pending.delete(id);
+      activate(entry.socket);
+      activated.push([id, entry]);
+    }
+    channel.send(encodeJsonFrame('ACTIVATED', { ids: activated.map(([id]) => id), activateMs: performance.now() - started }));
+    // Handed to the application only now, so an aborted session never shows it a socket.
+    for (const [id, entry] of activated) {
+      try {
+        this.onConnection(entry.socket, entry.meta, { image: entry.image, id });
+      } catch (error) {
+        this.emit('error', error);
+      }
+    }
+  }
+
+  private abort(ids: number[], pending: Map<number, Pending>): void {
+    for (const id of ids) {
+      const entry = pending.get(id);
+      if (!entry) continue;
+      pending.delete(id);
+      closeSilently(entry.socket);
+    }
+  }
+}
+
+/** Repair mode first: a socket closed in repair mode sends neither FIN nor RST. */
+function closeSilently(socket: net.Socket): void {
+  try {
+    ll.repairOn(socketFd(socket));
+  } catch {
+    // already gone
+  }
+  socket.destroy();
+}
+
+export function createReceiver(options: ReceiverOptions, onConnection: OnConnection): Receiver {
+  return new Receiver(options, onConnection);
+}
