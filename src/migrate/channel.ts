@@ -40,6 +40,12 @@ export async function connectChannel(host: string, port: number, key: Buffer, id
   const timer = setTimeout(() => socket.destroy(new FrameError('ERR_CHANNEL_TIMEOUT', `no TLS-PSK handshake with ${host}:${port} within ${timeoutMs} ms`)), timeoutMs);
   try {
     await once(socket, 'secureConnect');
+  } catch (error) {
+    const e = error as Error & { code?: string };
+    if (e.code?.startsWith('ERR_SSL')) {
+      throw new FrameError('ERR_CHANNEL_AUTH', `TLS-PSK handshake with ${host}:${port} failed: wrong key or identity (${e.code})`);
+    }
+    throw error;
   } finally {
     clearTimeout(timer);
   }

@@ -11,11 +11,29 @@
  *   and answers. Plain Linux tools cannot send an unsolicited NA to all-nodes, so this targets
  *   each neighbour that talks to the address (in a topology: the client).
  */
-import { execIn, type RunResult } from './run.js';
+import { execIn, spawnIn, type RunResult } from './run.js';
 
-export function announceIpv4(ns: string, device: string, address: string): Promise<RunResult> {
+/** arping sends its frame at once but then waits a full second before exiting (any -w). */
+const ARPING_SEND_MS = 25;
+
+export function announceIpv4(ns: string, device: string, address: string): Promise<void> {
   // -U: unsolicited (sender and target = address); -c 1: one frame is enough on a bridge.
-  return execIn(ns, 'arping', ['-q', '-U', '-c', '1', '-I', device, address]);
+  // Waiting for arping's exit would add its idle second to the address move: give it time to
+  // send, then let it finish in the background.
+  const child = spawnIn(ns, 'arping', ['-q', '-U', '-c', '1', '-I', device, address], { stdio: 'ignore' });
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(resolve, ARPING_SEND_MS);
+    child.once('error', (error) => {
+      clearTimeout(timer);
+      reject(error);
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      if (code === 0) resolve();
+      else reject(new Error(`arping exited with ${code}`));
+    });
+    child.unref();
+  });
 }
 
 export function announceIpv6(ns: string, device: string, address: string, neighbour: string): Promise<RunResult> {
