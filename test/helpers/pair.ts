@@ -1,0 +1,143 @@
+/**
+ * Small generic helpers for tests against the real kernel: connected loopback pairs whose
+ * sockets Node does not read behind our back, checksums, and waiting.
+ */
+import net from 'node:net';
+import { createHash, randomBytes } from 'node:crypto';
+import { once } from 'node:events';
+import { lowlevel } from 'tcp-repair';
+
+export type Family = 4 | 6;
+
+export interface Pair {
+  /** A raw client socket created with lowlevel.createSocket (blocking, never read by Node). */
+  clientFd: number;
+  /** The accepted side, a net.Socket created with pauseOnConnect: Node does not read it until resume(). */
+  server: net.Socket;
+  serverFd: number;
+  /** The listener's address and port the client connected to. */
+  address: string;
+  port: number;
+  family: Family;
+  /** Destroys the server socket and closes clientFd unless it was released (adopted or closed by the test). */
+  close(): void;
+  /** Stops close() from closing clientFd (the test closed it, or a net.Socket adopted it). */
+  releaseClient(): void;
+}
+
+export interface PairOptions {
+  family?: Family;
+  /** Address to listen on and connect to; defaults to 127.0.0.1 / ::1. */
+  address?: string;
+  /** Called with the raw client fd before connect (set TCP_MAXSEG, buffers, …). */
+  beforeConnect?: (fd: number) => void;
+}
+
+/** A connected loopback TCP pair: a raw client fd and a paused accepted net.Socket. */
+export async function tcpPair(options: PairOptions = {}): Promise<Pair> {
+  const family = options.family ?? 4;
+  const address = options.address ?? (family === 4 ? '127.0.0.1' : '::1');
+  const listener = net.createServer({ pauseOnConnect: true });
+  listener.listen(0, address);
+  await once(listener, 'listening');
+  const port = (listener.address() as net.AddressInfo).port;
+  const accepted = once(listener, 'connection') as Promise<[net.Socket]>;
+  const clientFd = lowlevel.createSocket(family);
+  let clientOpen = true;
+  try {
+    options.beforeConnect?.(clientFd);
+    // A blocking connect on loopback completes in the kernel without the event loop.
+    lowlevel.connect(clientFd, family, address, port);
+  } catch (error) {
+    lowlevel.closeFd(clientFd);
+    listener.close();
+    throw error;
+  }
+  const [server] = await accepted;
+  listener.close();
+  server.on('error', () => {});
+  const serverFd = (server as unknown as { _handle: { fd: number } })._handle.fd;
+  return {
+    clientFd,
+    server,
+    serverFd,
+    address,
+    port,
+    family,
+    close() {
+      server.destroy();
+      if (clientOpen) {
+        clientOpen = false;
+        lowlevel.closeFd(clientFd);
+      }
+    },
+    releaseClient() {
+      clientOpen = false;
+    },
+  };
+}
+
+/** Wraps a connected TCP fd in a net.Socket (libuv makes it non-blocking and owns it from now on). */
+export function adopt(fd: number): net.Socket {
+  const socket = new net.Socket({ fd, readable: true, writable: true });
+  socket.on('error', () => {});
+  return socket;
+}
+
+export function sha256(data: Uint8Array): string {
+  return createHash('sha256').update(data).digest('hex');
+}
+
+export { randomBytes };
+
+/** Collects exactly `length` bytes from a (resumed) socket, or rejects after `timeoutMs`. */
+export function readBytes(socket: net.Socket, length: number, timeoutMs = 10_000): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let got = 0;
+    const done = (error?: Error) => {
+      clearTimeout(timer);
+      socket.off('data', onData);
+      socket.off('end', onEnd);
+      socket.pause();
+      if (error) reject(error);
+      else resolve(Buffer.concat(chunks));
+    };
+    const onData = (chunk: Buffer) => {
+      chunks.push(chunk);
+      got += chunk.length;
+      if (got >= length) done();
+    };
+    const onEnd = () => done(new Error(`socket ended after ${got} of ${length} bytes`));
+    const timer = setTimeout(() => done(new Error(`timed out after ${got} of ${length} bytes`)), timeoutMs);
+    socket.on('data', onData);
+    socket.on('end', onEnd);
+    socket.resume();
+  });
+}
+
+/** Writes `data` and resolves once Node handed all of it to the kernel. */
+export function writeAll(socket: net.Socket, data: Uint8Array): Promise<void> {
+  return new Promise((resolve, reject) => socket.write(data, (error) => (error ? reject(error) : resolve())));
+}
+
+export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
+
+/** Polls `predicate` every few milliseconds until it holds; throws after `timeoutMs`. */
+export async function waitFor(predicate: () => boolean, timeoutMs = 5000, what = 'condition'): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!predicate()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(5);
+  }
+}
+
+/** A TCP port on `address` that nothing listens on right now (bound then released). */
+export async function unusedPort(address = '127.0.0.1'): Promise<number> {
+  const server = net.createServer();
+  server.listen(0, address);
+  await once(server, 'listening');
+  const port = (server.address() as net.AddressInfo).port;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
