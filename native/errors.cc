@@ -53,6 +53,10 @@ std::string Hint(int err, const char* syscall, int fd) {
     case EADDRNOTAVAIL:
       if (Mentions(syscall, "connect")) return "another socket holds the same 4-tuple, or the local address is not usable";
       return "";
+    case EAGAIN:
+      // A repair-queue refill is non-blocking: a full send buffer shows up as EAGAIN.
+      if (Mentions(syscall, "repair queue")) return "the queue does not fit the socket buffer: force a larger one first";
+      return "";
     case ENOBUFS:
       return "the queue does not fit the socket buffer: force a larger one first";
     default:

@@ -141,3 +141,47 @@ export async function unusedPort(address = '127.0.0.1'): Promise<number> {
   await new Promise((resolve) => server.close(resolve));
   return port;
 }
+
+export interface Blackhole {
+  port: number;
+  fd: number;
+  close(): void;
+}
+
+/**
+ * A listening socket with the drop-all filter: segments addressed to its port vanish without an
+ * RST. Give `port` to hold a port that a closed repair-mode socket used (bound with the forced
+ * reuse of repair mode); with port 0 it is a silent peer address for sockets restored by hand.
+ */
+export function blackhole(family: Family, address: string, port = 0): Blackhole {
+  const fd = lowlevel.createSocket(family);
+  try {
+    // Repair mode forces address reuse for bind and listen; the listener simply stays in it.
+    lowlevel.repairOn(fd);
+    lowlevel.bind(fd, family, address, port);
+    lowlevel.attachFreezeFilter(fd);
+    lowlevel.listen(fd, 1);
+  } catch (error) {
+    lowlevel.closeFd(fd);
+    throw error;
+  }
+  let open = true;
+  return {
+    fd,
+    port: lowlevel.localAddress(fd).port,
+    close() {
+      if (open) lowlevel.closeFd(fd);
+      open = false;
+    },
+  };
+}
+
+/** The error `fn` throws (fails loudly if it returns). */
+export function thrown(fn: () => unknown): Error & Record<string, unknown> {
+  try {
+    fn();
+  } catch (error) {
+    return error as Error & Record<string, unknown>;
+  }
+  throw new Error('expected the call to throw');
+}
