@@ -32,6 +32,8 @@ std::string Hint(int err, const char* syscall, int fd) {
   switch (err) {
     case EPERM:
       if (Mentions(syscall, "TCP_QUEUE_SEQ")) return "the sequence can only be set in repair mode before connect";
+      if (std::strcmp(syscall, "setsockopt(TCP_REPAIR)") == 0 || Mentions(syscall, "TCP_REPAIR_OFF_NO_WP"))
+        return "needs CAP_NET_ADMIN in the socket's network namespace, and a socket that is not listening";
       if (Mentions(syscall, "REPAIR") || Mentions(syscall, "TCP_QUEUE") || Mentions(syscall, "TCP_TIMESTAMP") ||
           Mentions(syscall, "repair"))
         return "needs CAP_NET_ADMIN in the socket's network namespace, and repair mode on";

@@ -31,13 +31,15 @@ export interface PairOptions {
   address?: string;
   /** Called with the raw client fd before connect (set TCP_MAXSEG, buffers, …). */
   beforeConnect?: (fd: number) => void;
+  /** Keep the server socket open after the client's FIN (net's allowHalfOpen). */
+  allowHalfOpen?: boolean;
 }
 
 /** A connected loopback TCP pair: a raw client fd and a paused accepted net.Socket. */
 export async function tcpPair(options: PairOptions = {}): Promise<Pair> {
   const family = options.family ?? 4;
   const address = options.address ?? (family === 4 ? '127.0.0.1' : '::1');
-  const listener = net.createServer({ pauseOnConnect: true });
+  const listener = net.createServer({ pauseOnConnect: true, allowHalfOpen: options.allowHalfOpen ?? false });
   listener.listen(0, address);
   await once(listener, 'listening');
   const port = (listener.address() as net.AddressInfo).port;
