@@ -45,12 +45,16 @@ std::string Hint(int err, const char* syscall, int fd) {
       return "not an open file descriptor";
     case ENOTSOCK:
       return "the file descriptor is not a socket";
+    case ENOTTY:
+      if (Mentions(syscall, "ioctl")) return "the file descriptor is not a socket";
+      return "";
     case ENOPROTOOPT:
     case EOPNOTSUPP:
       if (fd >= 0 && !IsTcpSocket(fd)) return "the file descriptor is not a TCP socket";
       return std::string("this kernel lacks ") + syscall;
     case EINVAL:
       if (fd >= 0 && !IsTcpSocket(fd)) return "the file descriptor is not a TCP socket";
+      if (Mentions(syscall, "TCP_REPAIR_OPTIONS")) return "needs repair mode on a connected socket, before any queue data";
       return "";
     case EADDRNOTAVAIL:
       if (Mentions(syscall, "connect")) return "another socket holds the same 4-tuple, or the local address is not usable";
