@@ -32,6 +32,8 @@ std::string Hint(int err, const char* syscall, int fd) {
   switch (err) {
     case EPERM:
       if (Mentions(syscall, "TCP_QUEUE_SEQ")) return "the sequence can only be set in repair mode before connect";
+      if (std::strcmp(syscall, "setsockopt(TCP_REPAIR)") == 0 || Mentions(syscall, "TCP_REPAIR_OFF_NO_WP"))
+        return "needs CAP_NET_ADMIN in the socket's network namespace, and a socket that is not listening";
       if (Mentions(syscall, "REPAIR") || Mentions(syscall, "TCP_QUEUE") || Mentions(syscall, "TCP_TIMESTAMP") ||
           Mentions(syscall, "repair"))
         return "needs CAP_NET_ADMIN in the socket's network namespace, and repair mode on";
@@ -43,15 +45,23 @@ std::string Hint(int err, const char* syscall, int fd) {
       return "not an open file descriptor";
     case ENOTSOCK:
       return "the file descriptor is not a socket";
+    case ENOTTY:
+      if (Mentions(syscall, "ioctl")) return "the file descriptor is not a socket";
+      return "";
     case ENOPROTOOPT:
     case EOPNOTSUPP:
       if (fd >= 0 && !IsTcpSocket(fd)) return "the file descriptor is not a TCP socket";
       return std::string("this kernel lacks ") + syscall;
     case EINVAL:
       if (fd >= 0 && !IsTcpSocket(fd)) return "the file descriptor is not a TCP socket";
+      if (Mentions(syscall, "TCP_REPAIR_OPTIONS")) return "needs repair mode on a connected socket, before any queue data";
       return "";
     case EADDRNOTAVAIL:
       if (Mentions(syscall, "connect")) return "another socket holds the same 4-tuple, or the local address is not usable";
+      return "";
+    case EAGAIN:
+      // A repair-queue refill is non-blocking: a full send buffer shows up as EAGAIN.
+      if (Mentions(syscall, "repair queue")) return "the queue does not fit the socket buffer: force a larger one first";
       return "";
     case ENOBUFS:
       return "the queue does not fit the socket buffer: force a larger one first";

@@ -49,6 +49,9 @@ Napi::Value PeekQueue(const Napi::CallbackInfo& info) {
     ThrowErrno(env, errno, "recv(MSG_PEEK)", fd);
     return {};
   }
+  // The send-queue peek (tcp_peek_sndq) returns the whole queue's length even when the buffer
+  // is shorter: only `length` bytes were copied, so never trust a larger count.
+  if (got > length) got = static_cast<ssize_t>(length);
   if (got == length) return buffer;
   return Napi::Buffer<uint8_t>::Copy(env, buffer.Data(), static_cast<size_t>(got));
 }

@@ -16,6 +16,12 @@ const C = native.constants;
 export type QueueName = 'none' | 'recv' | 'send';
 const QUEUE_IDS: Record<QueueName, 0 | 1 | 2> = { none: 0, recv: 1, send: 2 };
 
+/** A 32-bit sequence/clock value: any integer, wrapped modulo 2^32 (so `a - b` works); not a non-number. */
+function u32(name: string, value: number): number {
+  if (typeof value !== 'number' || !Number.isInteger(value)) throw new TypeError(`${name} must be an integer`);
+  return value >>> 0;
+}
+
 /** TCP states as the kernel numbers them (include/net/tcp_states.h). */
 export const TcpState = {
   ESTABLISHED: 1,
@@ -68,8 +74,9 @@ export function getQueueSeq(fd: number, queue: Exclude<QueueName, 'none'>): numb
 
 /** Sets a queue's sequence number; only before the repair-mode connect (EPERM after). */
 export function setQueueSeq(fd: number, queue: Exclude<QueueName, 'none'>, seq: number): void {
+  const value = u32('seq', seq);
   native.setRepairQueue(fd, QUEUE_IDS[queue]);
-  native.setQueueSeq(fd, seq >>> 0);
+  native.setQueueSeq(fd, value);
 }
 
 /** TCP_REPAIR_OPTIONS: restore the handshake's options (established repair socket, no data yet). */
@@ -92,7 +99,7 @@ export function getTimestamp(fd: number): number {
 }
 
 export function setTimestamp(fd: number, timestamp: number): void {
-  native.setTimestamp(fd, timestamp >>> 0);
+  native.setTimestamp(fd, u32('timestamp', timestamp));
 }
 
 /** TCP_MAXSEG: in repair mode this reads the MSS clamp. */
@@ -211,12 +218,20 @@ function levelOf(name: IntOptionName): number {
   return C.SOL_TCP;
 }
 
+function optionNumber(name: IntOptionName): number {
+  const value = typeof name === 'string' ? C[name] : undefined;
+  if (typeof value !== 'number') throw new TypeError(`unknown socket option ${String(name)}`);
+  return value;
+}
+
 export function getOption(fd: number, name: IntOptionName): number {
-  return native.getIntOption(fd, levelOf(name), C[name]!);
+  const number = optionNumber(name);
+  return native.getIntOption(fd, levelOf(name), number);
 }
 
 export function setOption(fd: number, name: IntOptionName, value: number | boolean): void {
-  native.setIntOption(fd, levelOf(name), C[name]!, typeof value === 'boolean' ? Number(value) : value);
+  const number = optionNumber(name);
+  native.setIntOption(fd, levelOf(name), number, typeof value === 'boolean' ? Number(value) : value);
 }
 
 export function getCongestion(fd: number): string {

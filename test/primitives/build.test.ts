@@ -1,0 +1,31 @@
+// The cmake-js build (CMakeLists.txt) produces the same addon as node-gyp (binding.gyp, built
+// by npm ci): same exported functions, same constants.
+import t from 'tap';
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
+const root = fileURLToPath(new URL('../..', import.meta.url));
+
+async function exportsOf(file: string): Promise<{ functions: string[]; constants: Record<string, number> }> {
+  const script = `const m = require(${JSON.stringify(file)});
+    const functions = Object.keys(m).filter((k) => typeof m[k] === 'function').sort();
+    console.log(JSON.stringify({ functions, constants: m.constants }));`;
+  const { stdout } = await run(process.execPath, ['-e', script]);
+  return JSON.parse(stdout);
+}
+
+t.test('cmake-js builds an addon exporting what the node-gyp build exports', async (t) => {
+  const gyp = `${root}/build/Release/tcp_repair.node`;
+  t.ok(existsSync(gyp), 'node-gyp build present (npm ci)');
+  await run('npx', ['cmake-js', 'compile', '--out', 'build-cmake'], { cwd: root, timeout: 180_000 });
+  const cmake = `${root}/build-cmake/Release/tcp_repair.node`;
+  t.ok(existsSync(cmake), 'build-cmake/Release/tcp_repair.node built');
+  const [a, b] = await Promise.all([exportsOf(gyp), exportsOf(cmake)]);
+  t.ok(a.functions.length >= 30, `${a.functions.length} functions`);
+  t.same(b.functions, a.functions, 'same function names');
+  t.same(b.constants, a.constants, 'same constants');
+  t.ok(a.functions.includes('setRepair') && a.functions.includes('refillQueue'));
+});
