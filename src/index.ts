@@ -18,3 +18,4 @@ export type { MigrateOptions, MigrationReport, MovedConnection, StayedConnection
 export { createReceiver, Receiver } from './migrate/receiver.js';
 export type { ReceiverOptions, OnConnection, ReceivedConnection } from './migrate/receiver.js';
 export type { Meta } from './migrate/frames.js';
+export { writeImageFile, readImageFile } from './image-file.js';

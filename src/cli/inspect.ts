@@ -1,7 +1,7 @@
 /** `tcp-repair inspect`: explain an image file, or the live TCP state of any process's socket. */
-import { readFileSync } from 'node:fs';
 import * as ll from '../lowlevel.js';
-import { decodeImage, type SocketImage } from '../image.js';
+import type { SocketImage } from '../image.js';
+export { readImageFile } from '../image-file.js';
 
 export interface LiveSocketState {
   pid: number;
@@ -64,10 +64,6 @@ export function inspectLive(pid: number, fd: number, options: { repair?: boolean
   } finally {
     ll.closeFd(copy);
   }
-}
-
-export function readImageFile(path: string): SocketImage {
-  return decodeImage(readFileSync(path));
 }
 
 export function describeImage(image: SocketImage): string {
