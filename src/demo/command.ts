@@ -78,6 +78,11 @@ export interface DemoOptions {
   ipv6: boolean;
   /** Traffic time before and after the move (ms). */
   settleMs: number;
+  /**
+   * More clients, started in the client namespace after the built-in ones are connected (e.g. a
+   * third-party program). Each returns a function that ends it and says whether it went well.
+   */
+  extraClients?: Array<(topology: Topology, port: number) => Promise<() => Promise<ConnectionResult>>>;
 }
 
 export async function runDemo(options: DemoOptions): Promise<DemoReport> {
@@ -99,6 +104,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoReport> {
       JSON.stringify({ addresses: listen, port: SERVICE_PORT, connections: options.connections, streams: options.streams, streamBytes: options.streamBytes, requestIntervalMs: 20 }),
     ]);
     await waitFor(client, 'connected', 'clients');
+    const extraFinishers = await Promise.all((options.extraClients ?? []).map((start) => start(topology, SERVICE_PORT)));
     const resetsBefore = await countAllResets(topology);
     progress('traffic flowing on host-a…');
     await new Promise((r) => setTimeout(r, options.settleMs));
@@ -121,6 +127,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoReport> {
     progress('checking every byte…');
     client.send({ cmd: 'finish' });
     const results = await waitFor(client, 'results', 'client results', 120000);
+    results.push(...(await Promise.all(extraFinishers.map((finish) => finish()))));
     const resetsAfter = await countAllResets(topology);
     progressDone();
     for (const child of [hostA, hostB]) child.send({ cmd: 'stop' });

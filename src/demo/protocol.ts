@@ -3,13 +3,15 @@
  * starts with a line naming its kind:
  *   "STREAM\n": every following byte is echoed (the client checks sha256 of sent vs echoed);
  *   "RR\n": request/response lines "REQ <n> <text>\n" → "RES <n> <sha256(text)>\n".
+ *   anything starting "GET ": minimal HTTP/1.1 keep-alive, so that stock clients (curl) can be
+ *   moved too; each request is answered with the host that served it.
  * The per-connection state is plain JSON so it can travel with the migrated socket as meta.
  */
 import { createHash } from 'node:crypto';
 import type net from 'node:net';
 
 export interface ConnectionState {
-  kind: 'pending' | 'stream' | 'rr';
+  kind: 'pending' | 'stream' | 'rr' | 'http';
   /** An incomplete header or request line. */
   partial: string;
   echoed: number;
@@ -44,8 +46,9 @@ export function serve(socket: net.Socket, state: ConnectionState): void {
         state.partial = text;
         return;
       }
-      state.kind = text.slice(0, newline) === 'STREAM' ? 'stream' : 'rr';
-      text = text.slice(newline + 1);
+      const first = text.slice(0, newline);
+      state.kind = first === 'STREAM' ? 'stream' : first.startsWith('GET ') ? 'http' : 'rr';
+      if (state.kind !== 'http') text = text.slice(newline + 1);
       if (state.kind === 'stream') {
         state.partial = '';
         if (text.length > 0) {
@@ -54,6 +57,16 @@ export function serve(socket: net.Socket, state: ConnectionState): void {
         }
         return;
       }
+    }
+    if (state.kind === 'http') {
+      const requests = text.split('\r\n\r\n');
+      state.partial = requests.pop() ?? '';
+      for (const request of requests) {
+        state.answered++;
+        const body = `served by ${process.env.TCP_REPAIR_DEMO_HOST ?? 'demo'}: ${request.split(' ')[1] ?? '/'}\n`;
+        socket.write(`HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: ${body.length}\r\nConnection: keep-alive\r\n\r\n${body}`);
+      }
+      return;
     }
     const lines = text.split('\n');
     state.partial = lines.pop() ?? '';

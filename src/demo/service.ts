@@ -14,6 +14,7 @@ interface Command {
 }
 
 const role = process.argv[2];
+process.env.TCP_REPAIR_DEMO_HOST = role === 'a' ? 'host-a' : 'host-b';
 const config = JSON.parse(process.argv[3] ?? '{}') as {
   listen: string[];
   port: number;
