@@ -87,6 +87,11 @@ export function adoptFd(fd: number, node: NodeStateImage): net.Socket {
 
 /** An http.Server socket with a request in flight holds parser state that cannot move. */
 export function assertMovable(socket: net.Socket): void {
+  // Fix: anything but a net.Socket (null, a plain object) used to fail with a TypeError on the
+  // property reads below; callers are promised a SocketStateError.
+  if (!(socket instanceof net.Socket)) {
+    throw new SocketStateError('ERR_NOT_SOCKET', 'checkpoint() needs a net.Socket');
+  }
   if ((socket as { encrypted?: boolean }).encrypted) {
     throw new SocketStateError('ERR_TLS_SOCKET', 'TLS sockets cannot be checkpointed: Node cannot export the TLS session state');
   }

@@ -1,0 +1,115 @@
+/**
+ * An idle keep-alive connection of an http.Server moves between requests: checkpoint, restore,
+ * server.emit('connection', restored), and the next request on the same client connection is
+ * answered. A socket with a request in flight is refused (ERR_HTTP_IN_FLIGHT).
+ */
+import t from 'tap';
+import http from 'node:http';
+import net from 'node:net';
+import { once } from 'node:events';
+import { spawn } from 'node:child_process';
+import { checkpoint, restore, encodeImage, decodeImage, SocketStateError } from 'tcp-repair';
+import { sleep, until } from '../helpers/streams.js';
+
+const restoredSockets = new WeakSet<net.Socket>();
+
+async function startServer(t: Tap.Test) {
+  const sockets: net.Socket[] = [];
+  let hold: ((res: http.ServerResponse) => void) | null = null;
+  const server = http.createServer({ keepAlive: true, keepAliveTimeout: 30_000 }, (req, res) => {
+    const body = `${req.url} via ${restoredSockets.has(req.socket) ? 'restored' : 'original'} socket`;
+    if (req.url === '/hold' && hold) return hold(res);
+    res.setHeader('content-length', Buffer.byteLength(body));
+    res.end(body);
+  });
+  server.on('connection', (s: net.Socket) => sockets.push(s));
+  server.listen(0, '127.0.0.1');
+  await once(server, 'listening');
+  t.teardown(() => {
+    server.closeAllConnections();
+    server.close();
+  });
+  return {
+    server,
+    port: (server.address() as net.AddressInfo).port,
+    sockets,
+    onHold(fn: (res: http.ServerResponse) => void) {
+      hold = fn;
+    },
+  };
+}
+
+/** Moves the server's idle socket: checkpoint, image round trip, restore, hand to the server. */
+async function move(server: http.Server, socket: net.Socket): Promise<net.Socket> {
+  const image = decodeImage(encodeImage(await checkpoint(socket)));
+  const restored = restore(image);
+  restoredSockets.add(restored);
+  server.emit('connection', restored);
+  return restored;
+}
+
+function get(agent: http.Agent, port: number, path: string): Promise<{ body: string; reused: boolean; localPort: number }> {
+  return new Promise((resolve, reject) => {
+    const req = http.get({ host: '127.0.0.1', port, path, agent }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (d) => (body += d));
+      res.on('end', () => resolve({ body, reused: req.reusedSocket, localPort: req.socket!.localPort! }));
+    });
+    req.on('error', reject);
+  });
+}
+
+t.test('http.Agent keepAlive: next request answered by the restored socket', async (t) => {
+  const { server, port, sockets } = await startServer(t);
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  t.teardown(() => agent.destroy());
+  const first = await get(agent, port, '/one');
+  t.equal(first.body, '/one via original socket');
+  await until(() => sockets.length === 1 && !(sockets[0] as unknown as { _httpMessage?: unknown })._httpMessage, 2000, 'idle server socket');
+  await move(server, sockets[0]!);
+  const second = await get(agent, port, '/two');
+  t.equal(second.body, '/two via restored socket', 'answered by the restored socket');
+  t.equal(second.reused, true, 'the agent reused its connection');
+  t.equal(second.localPort, first.localPort, 'same client connection');
+  const third = await get(agent, port, '/three');
+  t.equal(third.body, '/three via restored socket', 'and the one after');
+});
+
+t.test('curl --keepalive: two requests over one connection, moved in between', async (t) => {
+  const { server, port, sockets } = await startServer(t);
+  // --rate spaces the two transfers by a second: the test moves the socket in that gap.
+  const curl = spawn('curl', ['-sv', '--keepalive', '--rate', '1/s', `http://127.0.0.1:${port}/a`, `http://127.0.0.1:${port}/b`], { stdio: ['ignore', 'pipe', 'pipe'] });
+  t.teardown(() => curl.kill());
+  let out = '';
+  let err = '';
+  curl.stdout.on('data', (d) => (out += d));
+  curl.stderr.on('data', (d) => (err += d));
+  await until(() => out.includes('/a via'), 5000, 'first curl response');
+  await sleep(50);
+  t.equal(sockets.length, 1);
+  await move(server, sockets[0]!);
+  const [code] = (await once(curl, 'close')) as [number];
+  t.equal(code, 0, 'curl succeeded');
+  t.equal(out, '/a via original socket/b via restored socket', 'second request answered by the restored socket');
+  t.match(err, /Re-using existing connection/, 'curl reused the connection');
+  t.equal(sockets.length, 2, 'the server saw the restored socket as a connection');
+});
+
+t.test('a request in flight is refused, and still answered', async (t) => {
+  const { port, sockets, onHold } = await startServer(t);
+  let release: (() => void) | null = null;
+  onHold((res) => {
+    release = () => res.end('held');
+  });
+  const agent = new http.Agent({ keepAlive: false });
+  t.teardown(() => agent.destroy());
+  const pending = get(agent, port, '/hold');
+  await until(() => release !== null, 5000, 'request to arrive');
+  let error: unknown = null;
+  await checkpoint(sockets[0]!).catch((e: unknown) => (error = e));
+  t.ok(error instanceof SocketStateError, 'SocketStateError');
+  t.equal((error as SocketStateError).code, 'ERR_HTTP_IN_FLIGHT');
+  release!();
+  t.equal((await pending).body, 'held', 'the in-flight request completes normally');
+});
