@@ -50,15 +50,19 @@ export async function checkpoint(socket: net.Socket, options: CheckpointOptions 
   await flushPendingWrites(socket, options.flushTimeoutMs ?? 2000);
   assertMovable(socket);
 
-  socket.cork();
-  stopReading(socket);
-  const nodeBuffered = bufferedReadBytes(socket);
   const filtered = options.lock !== 'none';
   const reuseAddress = ll.getOption(fd, 'SO_REUSEADDR') !== 0;
   let inRepair = false;
+  let filterAttached = false;
   let window: RepairWindow | null = null;
+  socket.cork();
   try {
-    if (filtered) ll.attachFreezeFilter(fd);
+    stopReading(socket);
+    const nodeBuffered = bufferedReadBytes(socket);
+    if (filtered) {
+      ll.attachFreezeFilter(fd);
+      filterAttached = true;
+    }
     ll.repairOn(fd);
     inRepair = true;
     const image = readFrozenState(fd, family, nodeBuffered, socket);
@@ -67,7 +71,7 @@ export async function checkpoint(socket: net.Socket, options: CheckpointOptions 
     addHold(tupleKey(image.local, image.peer), { socket, fd, window, reuseAddress, filtered });
     return image;
   } catch (error) {
-    thaw({ socket, fd, window, reuseAddress, filtered }, inRepair);
+    thaw({ socket, fd, window, reuseAddress, filtered: filterAttached }, inRepair);
     throw error;
   }
 }
