@@ -12,12 +12,15 @@ export function isErrnoError(value: unknown): value is ErrnoError {
   return value instanceof Error && typeof (value as ErrnoError).code === 'string' && typeof (value as ErrnoError).errno === 'number';
 }
 
-/** Raised when a socket cannot be handled (not TCP, wrong state, Node state that cannot move). */
-export class SocketStateError extends Error {
-  readonly code: string;
-  constructor(code: string, message: string) {
+/** Base of tcp-repair's own errors: a stable `code` to branch on, the class name as `name`. */
+export class TcpRepairError<Code extends string = string> extends Error {
+  readonly code: Code;
+  constructor(code: Code, message: string) {
     super(message);
-    this.name = 'SocketStateError';
+    this.name = new.target.name;
     this.code = code;
   }
 }
+
+/** Raised when a socket cannot be handled (not TCP, wrong state, Node state that cannot move). */
+export class SocketStateError extends TcpRepairError {}

@@ -11,6 +11,7 @@
 import { createHash } from 'node:crypto';
 import { isIP } from 'node:net';
 import type { Family, RepairWindow } from './native-types.js';
+import { TcpRepairError } from './errors.js';
 
 export const IMAGE_MAGIC = Buffer.from('TCPRIMG\n', 'latin1');
 export const IMAGE_VERSION = 1;
@@ -105,14 +106,7 @@ export type ImageErrorCode =
   | 'ERR_IMAGE_LENGTH';
 
 /** A malformed, corrupt, foreign or unsupported image. Nothing was restored. */
-export class ImageError extends Error {
-  readonly code: ImageErrorCode;
-  constructor(code: ImageErrorCode, message: string) {
-    super(message);
-    this.name = 'ImageError';
-    this.code = code;
-  }
-}
+export class ImageError extends TcpRepairError<ImageErrorCode> {}
 
 interface HeaderJson extends Omit<SocketImage, 'recvQueue' | 'sentUnacked' | 'unsent'> {
   lengths: { recvQueue: number; sentUnacked: number; unsent: number };

@@ -3,7 +3,7 @@ export * as lowlevel from './lowlevel.js';
 export { constants, TcpState, tcpStateName } from './lowlevel.js';
 export type { Family, RepairOptions, RepairWindow, SocketAddress, TcpInfo, QueueSizes, QueueName, IntOptionName } from './lowlevel.js';
 export { socketFd } from './socket-fd.js';
-export { SocketStateError, isErrnoError } from './errors.js';
+export { SocketStateError, TcpRepairError, isErrnoError } from './errors.js';
 export type { ErrnoError } from './errors.js';
 export { checkpoint, release, resume } from './checkpoint.js';
 export type { CheckpointOptions } from './checkpoint.js';

@@ -3,6 +3,8 @@
  * Control messages are JSON; an image frame carries binary: [u32 id][u8 meta kind][u32 meta
  * length][meta][image]. Lengths are checked against a hard maximum before anything is allocated.
  */
+import { TcpRepairError } from '../errors.js';
+
 export const FrameType = {
   HELLO: 1,
   IMAGE: 2,
@@ -21,14 +23,8 @@ const TYPE_NAMES = new Map<number, FrameTypeName>(Object.entries(FrameType).map(
 export const MAX_FRAME_BYTES = 256 * 1024 * 1024;
 const HEADER_BYTES = 5;
 
-export class FrameError extends Error {
-  readonly code: string;
-  constructor(code: string, message: string) {
-    super(message);
-    this.name = 'FrameError';
-    this.code = code;
-  }
-}
+/** A malformed, oversized or truncated frame, or a channel that failed or timed out. */
+export class FrameError extends TcpRepairError {}
 
 export interface Frame {
   type: FrameTypeName;
