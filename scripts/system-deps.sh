@@ -2,7 +2,8 @@
 # Installs the Debian packages tcp-repair's tests, demo and benchmarks use, if missing.
 # ip (iproute2) builds the test hosts, nft (nftables) injects loss and counts resets,
 # curl and socat are third-party clients, tcpdump captures for RST checks, arping and ndisc6
-# announce a moved service address (gratuitous ARP, IPv6 neighbour solicitation).
+# announce a moved service address (gratuitous ARP, IPv6 neighbour solicitation); cc builds the
+# benchmark's C reference (bench/reference.c).
 set -euo pipefail
 need=()
 command -v ip >/dev/null || need+=(iproute2)
@@ -16,6 +17,7 @@ command -v ndisc6 >/dev/null || need+=(ndisc6)
 command -v nstat >/dev/null || need+=(iproute2)
 command -v make >/dev/null || need+=(make)
 command -v g++ >/dev/null || need+=(g++)
+command -v cc >/dev/null || need+=(gcc)
 command -v cmake >/dev/null || need+=(cmake)
 if [ ${#need[@]} -eq 0 ]; then exit 0; fi
 if [ "$(id -u)" != 0 ]; then

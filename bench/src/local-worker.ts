@@ -1,0 +1,133 @@
+/**
+ * The Node side of the per-socket measurement: what bench/reference.c does, through the
+ * library. Same line protocol on stdin/stdout (see reference.c), plus the image codec:
+ *   checkpoint all → encode all → release all → decode all → restore all (from the decoded
+ *   images, after the originals were released: the situation of a restore in another process
+ *   or on another host, without the same-process hand-over).
+ * Before "listening" the code is warmed up on throw-away connections, so the figures are those
+ * of a process that has checkpointed before (the JIT has compiled the paths); `--cold` skips it.
+ */
+import net from 'node:net';
+import { once } from 'node:events';
+import { checkpoint, decodeImage, encodeImage, release, restore, type SocketImage } from 'tcp-repair';
+import { LineReader } from './lines.js';
+import { PROOF, RECV_BYTES, prepareQueued, type Workload } from './workload.js';
+
+const [address = '127.0.0.1', countText = '1', workloadText = 'idle', ...flags] = process.argv.slice(2);
+const count = Number(countText);
+const workload = workloadText as Workload;
+const WARMUP_CONNECTIONS = 300;
+
+async function accept(server: net.Server, n: number): Promise<net.Socket[]> {
+  const sockets: net.Socket[] = [];
+  if (n === 0) return sockets;
+  await new Promise<void>((resolve) => {
+    const onConnection = (socket: net.Socket) => {
+      sockets.push(socket);
+      if (sockets.length === n) {
+        server.off('connection', onConnection);
+        resolve();
+      }
+    };
+    server.on('connection', onConnection);
+  });
+  return sockets;
+}
+
+async function listen(): Promise<net.Server> {
+  // Paused: unread bytes stay in the kernel receive queue, where the C reference finds them.
+  const server = net.createServer({ pauseOnConnect: true });
+  server.listen({ host: address, port: 0, backlog: 4096 });
+  await once(server, 'listening');
+  return server;
+}
+
+/** One full cycle on connections made inside this process, for both workloads. */
+async function warmUp(): Promise<void> {
+  const server = await listen();
+  const { port } = server.address() as net.AddressInfo;
+  for (const kind of ['idle', 'queued'] as const) {
+    const accepted = accept(server, WARMUP_CONNECTIONS);
+    const clients: net.Socket[] = [];
+    for (let i = 0; i < WARMUP_CONNECTIONS; i++) {
+      const client = net.connect({ host: address, port });
+      client.on('error', () => {});
+      await once(client, 'connect');
+      if (kind === 'queued') client.write(Buffer.alloc(RECV_BYTES, 1));
+      clients.push(client);
+    }
+    const sockets = await accepted;
+    if (kind === 'queued') await prepareQueued(sockets);
+    const restored = await cycle(sockets);
+    for (const s of [...restored, ...clients]) s.destroy();
+  }
+  server.close();
+  await new Promise((resolve) => setTimeout(resolve, 50));
+  (globalThis as { gc?: () => void }).gc?.();
+}
+
+interface Timings {
+  checkpointNs: number;
+  encodeNs: number;
+  releaseNs: number;
+  decodeNs: number;
+  restoreNs: number;
+  imageBytes: number;
+  payloadBytes: number;
+}
+
+let last: Timings | null = null;
+
+async function cycle(sockets: net.Socket[]): Promise<net.Socket[]> {
+  const images: SocketImage[] = [];
+  const t0 = performance.now();
+  for (const socket of sockets) images.push(await checkpoint(socket));
+  const t1 = performance.now();
+  const encoded = images.map((image) => encodeImage(image));
+  const t2 = performance.now();
+  for (const image of images) release(image);
+  const t3 = performance.now();
+  const decoded = encoded.map((bytes) => decodeImage(bytes));
+  const t4 = performance.now();
+  const restored = decoded.map((image) => restore(image));
+  const t5 = performance.now();
+  const ms = 1e6;
+  last = {
+    checkpointNs: (t1 - t0) * ms,
+    encodeNs: (t2 - t1) * ms,
+    releaseNs: (t3 - t2) * ms,
+    decodeNs: (t4 - t3) * ms,
+    restoreNs: (t5 - t4) * ms,
+    imageBytes: encoded.reduce((n, b) => n + b.length, 0),
+    payloadBytes: images.reduce((n, i) => n + i.recvQueue.length + i.sentUnacked.length + i.unsent.length, 0),
+  };
+  return restored;
+}
+
+async function main(): Promise<void> {
+  if (!flags.includes('--cold')) await warmUp();
+  const stdin = new LineReader(process.stdin);
+  const server = await listen();
+  const accepted = accept(server, count);
+  process.stdout.write(`listening ${(server.address() as net.AddressInfo).port}\n`);
+  const sockets = await accepted;
+  server.close();
+  if (workload === 'queued') await prepareQueued(sockets);
+  process.stdout.write('ready\n');
+  if ((await stdin.next()) === null) return;
+  const restored = await cycle(sockets);
+  process.stdout.write(JSON.stringify(last) + '\n');
+  for (const socket of restored) {
+    socket.on('error', () => {});
+    socket.write(PROOF);
+  }
+  while ((await stdin.next()) !== null) {
+    // wait for the driver to finish with the peer
+  }
+  process.exit(0);
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`local-worker: ${(error as Error).stack ?? String(error)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,74 @@
+/**
+ * The far end of every measured connection, in its own process (the fd limit is per process,
+ * and the measured process must not pay for the peers). Driven over IPC:
+ *   { connect: { address, port, count, sendBytes } } → { connected: count }
+ *   { verify: { bytes } } → { verified: { ok, failed } }: each connection must have received
+ *   `bytes` bytes (what the measured side sent, plus the proof byte after its restore) with no
+ *   error and no end.
+ */
+import net from 'node:net';
+
+interface ConnectCommand {
+  address: string;
+  port: number;
+  count: number;
+  sendBytes: number;
+}
+
+interface PeerConnection {
+  socket: net.Socket;
+  received: number;
+  broken: string | null;
+}
+
+const connections: PeerConnection[] = [];
+/** Connects in flight at once: the measured side accepts as fast as it can, not faster. */
+const CONCURRENCY = 256;
+
+function open(command: ConnectCommand): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const socket = net.connect({ host: command.address, port: command.port }, () => {
+      const connection: PeerConnection = { socket, received: 0, broken: null };
+      socket.on('data', (chunk: Buffer) => (connection.received += chunk.length));
+      socket.on('end', () => (connection.broken ??= 'end'));
+      socket.on('error', (error: NodeJS.ErrnoException) => (connection.broken ??= error.code ?? error.message));
+      connections.push(connection);
+      if (command.sendBytes > 0) socket.write(Buffer.alloc(command.sendBytes, 1));
+      resolve();
+    });
+    socket.once('error', reject);
+  });
+}
+
+async function connectAll(command: ConnectCommand): Promise<void> {
+  let next = 0;
+  const worker = async () => {
+    while (next < command.count) {
+      next++;
+      await open(command);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(CONCURRENCY, command.count) }, worker));
+}
+
+async function verify(bytes: number, timeoutMs: number): Promise<{ ok: number; failed: string[] }> {
+  const deadline = Date.now() + timeoutMs;
+  const done = (c: PeerConnection) => c.broken !== null || c.received >= bytes;
+  while (!connections.every(done) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+  const failed = connections
+    .filter((c) => c.broken !== null || c.received !== bytes)
+    .map((c) => c.broken ?? `received ${c.received} of ${bytes} bytes`);
+  return { ok: connections.length - failed.length, failed: failed.slice(0, 5) };
+}
+
+process.on('message', (message: { connect?: ConnectCommand; verify?: { bytes: number; timeoutMs: number } }) => {
+  if (message.connect) {
+    connectAll(message.connect).then(
+      () => process.send?.({ connected: connections.length }),
+      (error: Error) => process.send?.({ fatal: error.message }),
+    );
+  } else if (message.verify) {
+    void verify(message.verify.bytes, message.verify.timeoutMs).then((verified) => process.send?.({ verified }));
+  }
+});
+process.send?.({ started: true });
