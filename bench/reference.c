@@ -14,8 +14,9 @@
  * After the restore each connection gets one byte "!", so the peer can check it still works.
  *
  * Workload "queued": 4 KiB from the peer waiting in the receive queue, and 8 KiB sent but not
- * acknowledged (the peer's ACKs are held back by the drop-all filter attached before writing),
- * so the restore refills both repair queues. Keep in step with bench/src/workload.ts.
+ * acknowledged (the peer drops everything behind its own drop-all filter until the driver asks
+ * it to verify), so the restore refills both repair queues. Keep in step with
+ * bench/src/workload.ts and bench/src/peer.ts.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -317,15 +318,11 @@ static void prepare_queued(int *fds, int n) {
       usleep(50);
     }
   }
-  /* Hold the peer's ACKs back (same drop-all filter), then send: the bytes stay sent-unacked. */
+  /* The peer drops everything from now on (its own drop-all filter): the bytes stay unacked. */
   static uint8_t payload[SEND_BYTES];
   memset(payload, 2, sizeof(payload));
-  struct sock_filter drop_all[] = {BPF_STMT(BPF_RET | BPF_K, 0)};
-  struct sock_fprog program = {1, drop_all};
-  for (int i = 0; i < n; i++) {
-    if (setsockopt(fds[i], SOL_SOCKET, SO_ATTACH_FILTER, &program, sizeof(program)) != 0) die("filter");
+  for (int i = 0; i < n; i++)
     if (send(fds[i], payload, sizeof(payload), 0) != (ssize_t)sizeof(payload)) die("send");
-  }
   for (int i = 0; i < n; i++) {
     int spins = 0;
     while (ioctl_int(fds[i], SIOCOUTQ, "ioctl(SIOCOUTQ)") < SEND_BYTES || ioctl_int(fds[i], SIOCOUTQNSD, "ioctl(SIOCOUTQNSD)") > 0) {

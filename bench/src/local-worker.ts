@@ -9,9 +9,9 @@
  */
 import net from 'node:net';
 import { once } from 'node:events';
-import { checkpoint, decodeImage, encodeImage, release, restore, type SocketImage } from 'tcp-repair';
+import { checkpoint, decodeImage, encodeImage, release, restore, socketFd, type SocketImage } from 'tcp-repair';
 import { LineReader } from './lines.js';
-import { PROOF, RECV_BYTES, prepareQueued, type Workload } from './workload.js';
+import { PROOF, RECV_BYTES, prepareQueued, silencePeer, type Workload } from './workload.js';
 
 const [address = '127.0.0.1', countText = '1', workloadText = 'idle', ...flags] = process.argv.slice(2);
 const count = Number(countText);
@@ -53,7 +53,10 @@ async function warmUp(): Promise<void> {
       const client = net.connect({ host: address, port });
       client.on('error', () => {});
       await once(client, 'connect');
-      if (kind === 'queued') client.write(Buffer.alloc(RECV_BYTES, 1));
+      if (kind === 'queued') {
+        client.write(Buffer.alloc(RECV_BYTES, 1));
+        await silencePeer(socketFd(client));
+      }
       clients.push(client);
     }
     const sockets = await accepted;

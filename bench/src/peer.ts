@@ -2,11 +2,15 @@
  * The far end of every measured connection, in its own process (the fd limit is per process,
  * and the measured process must not pay for the peers). Driven over IPC:
  *   { connect: { address, port, count, sendBytes } } → { connected: count }
- *   { verify: { bytes } } → { verified: { ok, failed } }: each connection must have received
- *   `bytes` bytes (what the measured side sent, plus the proof byte after its restore) with no
- *   error and no end.
+ *     with sendBytes > 0 each connection sends them, waits for their ACK, then drops everything
+ *     it receives (drop-all filter) so that it never answers the measured side (workload.ts);
+ *   { verify: { bytes } } → { verified: { ok, failed } }: filters lifted, each connection must
+ *     receive `bytes` bytes in all (what the measured side sent, plus the proof byte after its
+ *     restore) with no error and no end.
  */
 import net from 'node:net';
+import { lowlevel, socketFd } from 'tcp-repair';
+import { silencePeer } from './workload.js';
 
 interface ConnectCommand {
   address: string;
@@ -19,6 +23,7 @@ interface PeerConnection {
   socket: net.Socket;
   received: number;
   broken: string | null;
+  silenced: boolean;
 }
 
 const connections: PeerConnection[] = [];
@@ -28,16 +33,21 @@ const CONCURRENCY = 256;
 function open(command: ConnectCommand): Promise<void> {
   return new Promise((resolve, reject) => {
     const socket = net.connect({ host: command.address, port: command.port }, () => {
-      const connection: PeerConnection = { socket, received: 0, broken: null };
+      const connection: PeerConnection = { socket, received: 0, broken: null, silenced: false };
       socket.on('data', (chunk: Buffer) => (connection.received += chunk.length));
       socket.on('end', () => (connection.broken ??= 'end'));
       socket.on('error', (error: NodeJS.ErrnoException) => (connection.broken ??= error.code ?? error.message));
       connections.push(connection);
-      if (command.sendBytes > 0) socket.write(Buffer.alloc(command.sendBytes, 1));
-      resolve();
+      if (command.sendBytes === 0) return resolve();
+      socket.write(Buffer.alloc(command.sendBytes, 1), () => void silence(connection).then(resolve, reject));
     });
     socket.once('error', reject);
   });
+}
+
+async function silence(connection: PeerConnection): Promise<void> {
+  await silencePeer(socketFd(connection.socket));
+  connection.silenced = true;
 }
 
 async function connectAll(command: ConnectCommand): Promise<void> {
@@ -52,6 +62,7 @@ async function connectAll(command: ConnectCommand): Promise<void> {
 }
 
 async function verify(bytes: number, timeoutMs: number): Promise<{ ok: number; failed: string[] }> {
+  for (const c of connections) if (c.silenced && !c.socket.destroyed) lowlevel.detachFreezeFilter(socketFd(c.socket));
   const deadline = Date.now() + timeoutMs;
   const done = (c: PeerConnection) => c.broken !== null || c.received >= bytes;
   while (!connections.every(done) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));

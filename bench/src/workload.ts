@@ -2,6 +2,11 @@
  * The per-socket workloads, identical for the C reference (bench/reference.c) and the Node
  * worker: "idle" (empty queues) and "queued" (4 KiB received and not read, 8 KiB sent and not
  * acknowledged, so checkpoint peeks and restore refills both repair queues).
+ *
+ * In "queued" the peer goes silent behind a drop-all filter once its 4 KiB are acknowledged:
+ * the measured side's 8 KiB then stay unacknowledged, and nothing the peer sends can reach the
+ * measured 4-tuple between release and restore (where it would draw an RST). The peer lifts its
+ * filter to verify; the restored side retransmits.
  */
 import type net from 'node:net';
 import { lowlevel } from 'tcp-repair';
@@ -18,17 +23,18 @@ export const PROOF = '!';
 
 const tick = () => new Promise<void>((resolve) => setTimeout(resolve, 1));
 
+/** The peer's side of "queued": once its own bytes are acknowledged, drop everything it receives. */
+export async function silencePeer(fd: number): Promise<void> {
+  while (lowlevel.queueSizes(fd).outq > 0) await tick();
+  lowlevel.attachFreezeFilter(fd);
+}
+
 /** Brings accepted (paused) sockets into the "queued" state, as reference.c prepare_queued() does. */
 export async function prepareQueued(sockets: readonly net.Socket[]): Promise<void> {
   const fds = sockets.map((s) => (s as unknown as { _handle: { fd: number } })._handle.fd);
   for (const fd of fds) while (lowlevel.queueSizes(fd).inq < RECV_BYTES) await tick();
   const payload = Buffer.alloc(SEND_BYTES, 2);
-  for (const [i, socket] of sockets.entries()) {
-    // The same drop-all filter checkpoint() attaches: the peer's ACKs never arrive, so the
-    // bytes stay in the send queue as sent-but-unacknowledged.
-    lowlevel.attachFreezeFilter(fds[i]!);
-    socket.write(payload);
-  }
+  for (const socket of sockets) socket.write(payload);
   for (const fd of fds) {
     for (;;) {
       const q = lowlevel.queueSizes(fd);
