@@ -7,20 +7,25 @@
  * Protocol with the bench driver (lines on stdin/stdout):
  *   argv: <listen address> <connections> <idle|queued> [--steps]
  *   out "listening <port>"        the driver now connects the peers (another process)
+ *   in  "prepare"                 the peers are connected (and silent): fill the queues
  *   out "ready"                   every connection accepted, its queues filled
- *   in  "go"                      checkpoint all, release all, restore all
- *   out {json}                    per-phase nanoseconds (and per-step ones with --steps)
+ *   in  "go"                      checkpoint all, release all
+ *   out "released"                the driver lets the peers talk again (nothing is held now)
+ *   in  "restore"                 restore all
+ *   out {json}                    per-phase nanoseconds, wall clock and CPU time (and per-step
+ *                                 wall-clock ones with --steps)
  *   in  EOF                       exit
  * After the restore each connection gets one byte "!", so the peer can check it still works.
  *
  * Workload "queued": 4 KiB from the peer waiting in the receive queue, and 8 KiB sent but not
- * acknowledged (the peer drops everything behind its own drop-all filter until the driver asks
- * it to verify), so the restore refills both repair queues. Keep in step with
- * bench/src/workload.ts and bench/src/peer.ts.
+ * acknowledged (the peer drops everything behind its own drop-all filter until the sources are
+ * released), so the restore refills both repair queues. Keep in step with bench/src/workload.ts
+ * and bench/src/peer.ts.
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
+#include <linux/bpf.h>
 #include <linux/filter.h>
 #include <linux/sockios.h>
 #include <linux/tcp.h>
@@ -33,6 +38,7 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <termios.h>
 #include <time.h>
 #include <unistd.h>
@@ -75,9 +81,9 @@ struct image {
   uint32_t timestamp;
   struct repair_window window;
   int reuse;
-  /* socket-options.ts readSocketOptions, in its order */
+  /* socket-options.ts socketOptionSpec, in its order */
   int nodelay, keepalive, keepidle, keepintvl, keepcnt, user_timeout, sndbuf, rcvbuf, tos, ttl, priority,
-      mark, notsent_lowat, reuse_after;
+      mark, notsent_lowat;
   char congestion[TCP_CA_NAME_MAX + 1];
 };
 
@@ -99,6 +105,13 @@ static struct {
 static double now_ns(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
+  return ts.tv_sec * 1e9 + ts.tv_nsec;
+}
+
+/* CPU time of the process: what a phase cost even when the machine is shared. */
+static double cpu_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
   return ts.tv_sec * 1e9 + ts.tv_nsec;
 }
 
@@ -143,19 +156,46 @@ static int ioctl_int(int fd, unsigned long req, const char *name) {
   return v;
 }
 
-/* ---- checkpoint: src/checkpoint.ts ---------------------------------------------------------- */
+/* ---- the freeze lock: native/sockets.cc AttachDropFilter ------------------------------------ */
 
-static void checkpoint_one(int fd, struct image *im) {
-  /* assertTcpSocket: socketKind */
-  int domain = get_int(fd, SOL_SOCKET, SO_DOMAIN, "getsockopt(SO_DOMAIN)");
-  get_int(fd, SOL_SOCKET, SO_TYPE, "getsockopt(SO_TYPE)");
-  get_int(fd, SOL_SOCKET, SO_PROTOCOL, "getsockopt(SO_PROTOCOL)");
-  im->family = domain == AF_INET ? 4 : 6;
-  im->reuse = get_int(fd, SOL_SOCKET, SO_REUSEADDR, "getsockopt(SO_REUSEADDR)") != 0;
-  /* freeze lock, repair on */
+/* The drop-all program as eBPF, loaded once and attached to each socket by fd; the classic
+ * one-instruction filter where it cannot be loaded (no CAP_BPF / CAP_SYS_ADMIN). */
+static int drop_program = -2;
+
+static void attach_drop_filter(int fd) {
+  if (drop_program == -2) {
+    struct bpf_insn insns[2];
+    memset(insns, 0, sizeof(insns));
+    insns[0].code = BPF_ALU64 | BPF_MOV | BPF_K; /* r0 = 0 */
+    insns[1].code = BPF_JMP | BPF_EXIT;
+    union bpf_attr attr;
+    memset(&attr, 0, sizeof(attr));
+    attr.prog_type = BPF_PROG_TYPE_SOCKET_FILTER;
+    attr.insns = (uint64_t)(uintptr_t)insns;
+    attr.insn_cnt = 2;
+    attr.license = (uint64_t)(uintptr_t) "GPL";
+    drop_program = (int)syscall(SYS_bpf, BPF_PROG_LOAD, &attr, sizeof(attr));
+  }
+  if (drop_program >= 0) {
+    MUST("setsockopt(SO_ATTACH_BPF)", setsockopt(fd, SOL_SOCKET, SO_ATTACH_BPF, &drop_program, sizeof(drop_program)));
+    return;
+  }
   struct sock_filter drop_all[] = {BPF_STMT(BPF_RET | BPF_K, 0)};
   struct sock_fprog program = {1, drop_all};
   MUST("setsockopt(SO_ATTACH_FILTER)", setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &program, sizeof(program)));
+}
+
+/* ---- checkpoint: src/checkpoint.ts ---------------------------------------------------------- */
+
+static void checkpoint_one(int fd, struct image *im) {
+  /* before the freeze: what the socket is, and SO_REUSEADDR (repair mode forces it on) */
+  int domain = get_int(fd, SOL_SOCKET, SO_DOMAIN, "getsockopt(SO_DOMAIN)");
+  get_int(fd, SOL_SOCKET, SO_TYPE, "getsockopt(SO_TYPE)");
+  get_int(fd, SOL_SOCKET, SO_PROTOCOL, "getsockopt(SO_PROTOCOL)");
+  im->reuse = get_int(fd, SOL_SOCKET, SO_REUSEADDR, "getsockopt(SO_REUSEADDR)") != 0;
+  im->family = domain == AF_INET ? 4 : 6;
+  /* freeze lock, repair on */
+  attach_drop_filter(fd);
   set_int(fd, SOL_TCP, TCP_REPAIR, 1, "setsockopt(TCP_REPAIR)");
   /* readFrozenState */
   struct tcp_info ti;
@@ -163,18 +203,18 @@ static void checkpoint_one(int fd, struct image *im) {
   MUST("getsockopt(TCP_INFO)", getsockopt(fd, SOL_TCP, TCP_INFO, &ti, &len));
   len = sizeof(im->window);
   MUST("getsockopt(TCP_REPAIR_WINDOW)", getsockopt(fd, SOL_TCP, TCP_REPAIR_WINDOW, &im->window, &len));
-  set_int(fd, SOL_TCP, TCP_REPAIR_QUEUE, TCP_RECV_QUEUE, "setsockopt(TCP_REPAIR_QUEUE)");
-  im->recv_seq = (uint32_t)get_int(fd, SOL_TCP, TCP_QUEUE_SEQ, "getsockopt(TCP_QUEUE_SEQ)");
-  set_int(fd, SOL_TCP, TCP_REPAIR_QUEUE, TCP_SEND_QUEUE, "setsockopt(TCP_REPAIR_QUEUE)");
-  im->send_seq = (uint32_t)get_int(fd, SOL_TCP, TCP_QUEUE_SEQ, "getsockopt(TCP_QUEUE_SEQ)");
   int inq = ioctl_int(fd, SIOCINQ, "ioctl(SIOCINQ)");
   int outq = ioctl_int(fd, SIOCOUTQ, "ioctl(SIOCOUTQ)");
   int notsent = ioctl_int(fd, SIOCOUTQNSD, "ioctl(SIOCOUTQNSD)");
+  /* both queues in one allocation */
+  uint8_t *queues = malloc(inq + outq > 0 ? inq + outq : 1);
+  im->recv_queue = queues;
+  im->send_queue = queues + inq;
   set_int(fd, SOL_TCP, TCP_REPAIR_QUEUE, TCP_RECV_QUEUE, "setsockopt(TCP_REPAIR_QUEUE)");
-  im->recv_queue = malloc(inq > 0 ? inq : 1);
+  im->recv_seq = (uint32_t)get_int(fd, SOL_TCP, TCP_QUEUE_SEQ, "getsockopt(TCP_QUEUE_SEQ)");
   im->recv_len = inq > 0 ? (int)OP("recv(MSG_PEEK)", recv(fd, im->recv_queue, inq, MSG_PEEK | MSG_DONTWAIT)) : 0;
   set_int(fd, SOL_TCP, TCP_REPAIR_QUEUE, TCP_SEND_QUEUE, "setsockopt(TCP_REPAIR_QUEUE)");
-  im->send_queue = malloc(outq > 0 ? outq : 1);
+  im->send_seq = (uint32_t)get_int(fd, SOL_TCP, TCP_QUEUE_SEQ, "getsockopt(TCP_QUEUE_SEQ)");
   im->send_len = outq > 0 ? (int)OP("recv(MSG_PEEK)", recv(fd, im->send_queue, outq, MSG_PEEK | MSG_DONTWAIT)) : 0;
   set_int(fd, SOL_TCP, TCP_REPAIR_QUEUE, TCP_NO_QUEUE, "setsockopt(TCP_REPAIR_QUEUE)");
   if (im->recv_len != inq || im->send_len != outq) {
@@ -186,14 +226,14 @@ static void checkpoint_one(int fd, struct image *im) {
   MUST("getsockname", getsockname(fd, (struct sockaddr *)&im->local, &im->local_len));
   im->peer_len = sizeof(im->peer);
   MUST("getpeername", getpeername(fd, (struct sockaddr *)&im->peer, &im->peer_len));
-  im->mss = get_int(fd, SOL_TCP, TCP_MAXSEG, "getsockopt(TCP_MAXSEG)");
   im->sack = (ti.tcpi_options & TCPI_OPT_SACK) != 0;
   im->timestamps = (ti.tcpi_options & TCPI_OPT_TIMESTAMPS) != 0;
   im->wscale = (ti.tcpi_options & TCPI_OPT_WSCALE) != 0;
   im->snd_wscale = ti.tcpi_snd_wscale;
   im->rcv_wscale = ti.tcpi_rcv_wscale;
-  im->timestamp = im->timestamps ? (uint32_t)get_int(fd, SOL_TCP, TCP_TIMESTAMP, "getsockopt(TCP_TIMESTAMP)") : 0;
-  /* readSocketOptions */
+  /* the MSS clamp (TCP_MAXSEG in repair mode), the timestamp clock, the socket options */
+  im->mss = get_int(fd, SOL_TCP, TCP_MAXSEG, "getsockopt(int option)");
+  im->timestamp = im->timestamps ? (uint32_t)get_int(fd, SOL_TCP, TCP_TIMESTAMP, "getsockopt(int option)") : 0;
   im->nodelay = get_int(fd, SOL_TCP, TCP_NODELAY, "getsockopt(int option)");
   im->keepalive = get_int(fd, SOL_SOCKET, SO_KEEPALIVE, "getsockopt(int option)");
   im->keepidle = get_int(fd, SOL_TCP, TCP_KEEPIDLE, "getsockopt(int option)");
@@ -209,7 +249,6 @@ static void checkpoint_one(int fd, struct image *im) {
   im->priority = get_int(fd, SOL_SOCKET, SO_PRIORITY, "getsockopt(int option)");
   im->mark = get_int(fd, SOL_SOCKET, SO_MARK, "getsockopt(int option)");
   im->notsent_lowat = get_int(fd, SOL_TCP, TCP_NOTSENT_LOWAT, "getsockopt(int option)");
-  im->reuse_after = get_int(fd, SOL_SOCKET, SO_REUSEADDR, "getsockopt(int option)");
   len = TCP_CA_NAME_MAX;
   memset(im->congestion, 0, sizeof(im->congestion));
   MUST("getsockopt(TCP_CONGESTION)", getsockopt(fd, SOL_TCP, TCP_CONGESTION, im->congestion, &len));
@@ -372,24 +411,29 @@ int main(int argc, char **argv) {
     if (fds[i] < 0) die("accept");
   }
   close(listener);
+  char line[64];
+  if (!fgets(line, sizeof(line), stdin)) return 0;
   if (queued) prepare_queued(fds, n);
   int epfd = epoll_create1(EPOLL_CLOEXEC);
   printf("ready\n");
-  char line[64];
   if (!fgets(line, sizeof(line), stdin)) return 0;
 
   struct image *images = calloc(n, sizeof(struct image));
   int *restored = calloc(n, sizeof(int));
   memset(steps, 0, sizeof(steps));
-  double t0 = now_ns();
+  double t0 = now_ns(), c0 = cpu_ns();
   for (int i = 0; i < n; i++) checkpoint_one(fds[i], &images[i]);
-  double t1 = now_ns();
+  double t1 = now_ns(), c1 = cpu_ns();
   for (int i = 0; i < n; i++) release_one(epfd, fds[i]);
-  double t2 = now_ns();
+  double t2 = now_ns(), c2 = cpu_ns();
+  printf("released\n");
+  if (!fgets(line, sizeof(line), stdin)) return 0;
+  double t2b = now_ns(), c2b = cpu_ns();
   for (int i = 0; i < n; i++) restored[i] = restore_one(&images[i]);
-  double t3 = now_ns();
+  double t3 = now_ns(), c3 = cpu_ns();
 
-  printf("{\"checkpointNs\":%.0f,\"releaseNs\":%.0f,\"restoreNs\":%.0f", t1 - t0, t2 - t1, t3 - t2);
+  printf("{\"checkpointNs\":%.0f,\"releaseNs\":%.0f,\"restoreNs\":%.0f", t1 - t0, t2 - t1, t3 - t2b);
+  printf(",\"checkpointCpuNs\":%.0f,\"releaseCpuNs\":%.0f,\"restoreCpuNs\":%.0f", c1 - c0, c2 - c1, c3 - c2b);
   if (steps_on) {
     printf(",\"steps\":{");
     for (int i = 0; i < MAX_STEPS && steps[i].name; i++)

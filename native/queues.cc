@@ -56,6 +56,56 @@ Napi::Value PeekQueue(const Napi::CallbackInfo& info) {
   return Napi::Buffer<uint8_t>::Copy(env, buffer.Data(), static_cast<size_t>(got));
 }
 
+// getQueueSizes(fd, out: Int32Array[3]) -> SIOCINQ, SIOCOUTQ, SIOCOUTQNSD in one call.
+Napi::Value GetQueueSizes(const Napi::CallbackInfo& info) {
+  int fd;
+  if (!ArgFd(info, 0, &fd)) return {};
+  if (info.Length() < 2 || !info[1].IsTypedArray() ||
+      info[1].As<Napi::TypedArray>().TypedArrayType() != napi_int32_array ||
+      info[1].As<Napi::Int32Array>().ElementLength() < 3) {
+    Napi::TypeError::New(info.Env(), "out must be an Int32Array of 3").ThrowAsJavaScriptException();
+    return {};
+  }
+  Napi::Int32Array out = info[1].As<Napi::Int32Array>();
+  const struct { unsigned long request; const char* syscall; } ioctls[] = {
+      {SIOCINQ, "ioctl(SIOCINQ)"}, {SIOCOUTQ, "ioctl(SIOCOUTQ)"}, {SIOCOUTQNSD, "ioctl(SIOCOUTQNSD)"}};
+  for (size_t i = 0; i < 3; i++) {
+    int value = 0;
+    if (ioctl(fd, ioctls[i].request, &value) != 0) {
+      ThrowErrno(info.Env(), errno, ioctls[i].syscall, fd);
+      return {};
+    }
+    out[i] = value;
+  }
+  return info.Env().Undefined();
+}
+
+// peekQueueInto(fd, into: Uint8Array) -> bytes copied: peekQueue into a buffer the caller owns
+// (one allocation for both queues of a checkpoint instead of one per queue).
+Napi::Value PeekQueueInto(const Napi::CallbackInfo& info) {
+  int fd;
+  if (!ArgFd(info, 0, &fd)) return {};
+  if (info.Length() < 2 || !info[1].IsTypedArray() ||
+      info[1].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
+    Napi::TypeError::New(info.Env(), "into must be a Uint8Array").ThrowAsJavaScriptException();
+    return {};
+  }
+  Napi::Uint8Array into = info[1].As<Napi::Uint8Array>();
+  size_t length = into.ByteLength();
+  if (length == 0) return Napi::Number::New(info.Env(), 0);
+  ssize_t got;
+  do {
+    got = recv(fd, into.Data(), length, MSG_PEEK | MSG_DONTWAIT);
+  } while (got < 0 && errno == EINTR);
+  if (got < 0) {
+    ThrowErrno(info.Env(), errno, "recv(MSG_PEEK)", fd);
+    return {};
+  }
+  // As in peekQueue: the send-queue peek may report more than it copied.
+  if (static_cast<size_t>(got) > length) got = static_cast<ssize_t>(length);
+  return Napi::Number::New(info.Env(), static_cast<double>(got));
+}
+
 // refillQueue(fd, bytes): in repair mode, send() appends to the selected queue without
 // transmitting. The kernel allocates one linear skb per call, so a large chunk can fail with
 // ENOMEM: halve and retry. A call may also queue less than asked: loop until all is in.
@@ -100,6 +150,8 @@ void RegisterQueues(Napi::Env env, Napi::Object exports) {
   exports.Set("getOutq", Napi::Function::New(env, GetOutq, "getOutq"));
   exports.Set("getOutqNotSent", Napi::Function::New(env, GetOutqNotSent, "getOutqNotSent"));
   exports.Set("peekQueue", Napi::Function::New(env, PeekQueue, "peekQueue"));
+  exports.Set("getQueueSizes", Napi::Function::New(env, GetQueueSizes, "getQueueSizes"));
+  exports.Set("peekQueueInto", Napi::Function::New(env, PeekQueueInto, "peekQueueInto"));
   exports.Set("refillQueue", Napi::Function::New(env, RefillQueue, "refillQueue"));
 }
 

@@ -206,6 +206,69 @@ Napi::Value SetTimestamp(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+bool IsUint32Array(const Napi::Value& v, size_t minLength) {
+  return v.IsTypedArray() && v.As<Napi::TypedArray>().TypedArrayType() == napi_uint32_array &&
+         v.As<Napi::Uint32Array>().ElementLength() >= minLength;
+}
+
+// Typed-array forms of the window and options calls, for the checkpoint and restore hot paths:
+// the same single getsockopt/setsockopt, without building or reading a JavaScript object.
+
+// getRepairWindowInto(fd, out: Uint32Array[5]) -> snd_wl1, snd_wnd, max_window, rcv_wnd, rcv_wup
+Napi::Value GetRepairWindowInto(const Napi::CallbackInfo& info) {
+  int fd;
+  if (!ArgFd(info, 0, &fd)) return {};
+  if (info.Length() < 2 || !IsUint32Array(info[1], 5)) {
+    Napi::TypeError::New(info.Env(), "out must be a Uint32Array of 5").ThrowAsJavaScriptException();
+    return {};
+  }
+  RepairWindow w{};
+  socklen_t len = sizeof(w);
+  if (getsockopt(fd, SOL_TCP, TCP_REPAIR_WINDOW, &w, &len) != 0) {
+    ThrowErrno(info.Env(), errno, "getsockopt(TCP_REPAIR_WINDOW)", fd);
+    return {};
+  }
+  Napi::Uint32Array out = info[1].As<Napi::Uint32Array>();
+  out[0] = w.snd_wl1;
+  out[1] = w.snd_wnd;
+  out[2] = w.max_window;
+  out[3] = w.rcv_wnd;
+  out[4] = w.rcv_wup;
+  return info.Env().Undefined();
+}
+
+// setRepairWindowFrom(fd, window: Uint32Array[5]) in the order above.
+Napi::Value SetRepairWindowFrom(const Napi::CallbackInfo& info) {
+  int fd;
+  if (!ArgFd(info, 0, &fd)) return {};
+  if (info.Length() < 2 || !IsUint32Array(info[1], 5)) {
+    Napi::TypeError::New(info.Env(), "window must be a Uint32Array of 5").ThrowAsJavaScriptException();
+    return {};
+  }
+  Napi::Uint32Array in = info[1].As<Napi::Uint32Array>();
+  RepairWindow w{in[0], in[1], in[2], in[3], in[4]};
+  if (setsockopt(fd, SOL_TCP, TCP_REPAIR_WINDOW, &w, sizeof(w)) != 0)
+    ThrowErrno(info.Env(), errno, "setsockopt(TCP_REPAIR_WINDOW)", fd);
+  return info.Env().Undefined();
+}
+
+// setRepairOptionsRaw(fd, pairs: Uint32Array [code, value, ...]): the kernel's own
+// tcp_repair_opt array (u32 code, u32 value), passed through; the kernel checks the codes.
+Napi::Value SetRepairOptionsRaw(const Napi::CallbackInfo& info) {
+  int fd;
+  if (!ArgFd(info, 0, &fd)) return {};
+  if (info.Length() < 2 || !IsUint32Array(info[1], 0) || info[1].As<Napi::Uint32Array>().ElementLength() % 2 != 0) {
+    Napi::TypeError::New(info.Env(), "options must be a Uint32Array of (code, value) pairs").ThrowAsJavaScriptException();
+    return {};
+  }
+  static_assert(sizeof(tcp_repair_opt) == 2 * sizeof(uint32_t), "tcp_repair_opt is two u32");
+  Napi::Uint32Array pairs = info[1].As<Napi::Uint32Array>();
+  if (pairs.ElementLength() > 0 &&
+      setsockopt(fd, SOL_TCP, TCP_REPAIR_OPTIONS, pairs.Data(), pairs.ElementLength() * sizeof(uint32_t)) != 0)
+    ThrowErrno(info.Env(), errno, "setsockopt(TCP_REPAIR_OPTIONS)", fd);
+  return info.Env().Undefined();
+}
+
 }  // namespace
 
 void RegisterRepair(Napi::Env env, Napi::Object exports) {
@@ -217,6 +280,9 @@ void RegisterRepair(Napi::Env env, Napi::Object exports) {
   exports.Set("setRepairOptions", Napi::Function::New(env, SetRepairOptions, "setRepairOptions"));
   exports.Set("getRepairWindow", Napi::Function::New(env, GetRepairWindow, "getRepairWindow"));
   exports.Set("setRepairWindow", Napi::Function::New(env, SetRepairWindow, "setRepairWindow"));
+  exports.Set("getRepairWindowInto", Napi::Function::New(env, GetRepairWindowInto, "getRepairWindowInto"));
+  exports.Set("setRepairWindowFrom", Napi::Function::New(env, SetRepairWindowFrom, "setRepairWindowFrom"));
+  exports.Set("setRepairOptionsRaw", Napi::Function::New(env, SetRepairOptionsRaw, "setRepairOptionsRaw"));
   exports.Set("getTimestamp", Napi::Function::New(env, GetTimestamp, "getTimestamp"));
   exports.Set("setTimestamp", Napi::Function::New(env, SetTimestamp, "setTimestamp"));
 }

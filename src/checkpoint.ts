@@ -18,11 +18,13 @@
  */
 import type net from 'node:net';
 import * as ll from './lowlevel.js';
-import { SocketStateError, isErrnoError } from './errors.js';
+import * as batch from './batch.js';
+import { C } from './batch.js';
+import { SocketStateError } from './errors.js';
 import { IMAGE_VERSION, type ImageState, type SocketImage } from './image.js';
 import { socketFd } from './socket-fd.js';
-import { assertMovable, bufferedReadBytes, flushPendingWrites, readNodeState, startReading, stopReading } from './node-socket.js';
-import { readSocketOptions } from './socket-options.js';
+import { assertMovable, bufferedReadBytes, flushPendingWrites, pendingWriteBytes, readNodeState, startReading, stopReading } from './node-socket.js';
+import { socketOptionSpec, socketOptionsFrom } from './socket-options.js';
 import { addHold, takeHold, tupleKey, type SourceHold } from './source-holds.js';
 import type { Family, RepairWindow } from './native-types.js';
 
@@ -43,15 +45,42 @@ const MOVABLE_STATES: Partial<Record<number, ImageState>> = {
   [ll.TcpState.CLOSE_WAIT]: 'CLOSE_WAIT',
 };
 
+/** Read before the freeze: what the socket is, and SO_REUSEADDR (repair mode forces it on). */
+const BEFORE_FREEZE = batch.intSpec([
+  [C.SOL_SOCKET, C.SO_DOMAIN!],
+  [C.SOL_SOCKET, C.SO_TYPE!],
+  [C.SOL_SOCKET, C.SO_PROTOCOL!],
+  [C.SOL_SOCKET, C.SO_REUSEADDR!],
+]);
+const beforeFreeze = new Int32Array(4);
+
+/**
+ * Read frozen, in one call: the MSS clamp (TCP_MAXSEG reads it in repair mode), the timestamp
+ * clock when timestamps were negotiated, then the application's socket options.
+ */
+function frozenSpec(family: Family, timestamps: boolean): Int32Array {
+  const head: Array<[number, number]> = [[C.SOL_TCP, C.TCP_MAXSEG!]];
+  if (timestamps) head.push([C.SOL_TCP, C.TCP_TIMESTAMP!]);
+  return batch.intSpec([...head, ...socketOptionSpec(family)]);
+}
+const FROZEN = {
+  4: { true: frozenSpec(4, true), false: frozenSpec(4, false) },
+  6: { true: frozenSpec(6, true), false: frozenSpec(6, false) },
+} as const;
+const frozenValues = new Int32Array(16);
+
 export async function checkpoint(socket: net.Socket, options: CheckpointOptions = {}): Promise<SocketImage> {
   assertMovable(socket);
   const fd = socketFd(socket);
-  const family = ll.assertTcpSocket(fd);
-  await flushPendingWrites(socket, options.flushTimeoutMs ?? 2000);
-  assertMovable(socket);
+  const kind = batch.readInts(fd, BEFORE_FREEZE, beforeFreeze);
+  const family = ll.tcpFamilyOf(fd, { domain: kind[0]!, type: kind[1]!, protocol: kind[2]! });
+  const reuseAddress = kind[3]! !== 0;
+  if (pendingWriteBytes(socket) > 0) {
+    await flushPendingWrites(socket, options.flushTimeoutMs ?? 2000);
+    assertMovable(socket);
+  }
 
   const filtered = options.lock !== 'none';
-  const reuseAddress = ll.getOption(fd, 'SO_REUSEADDR') !== 0;
   let inRepair = false;
   let filterAttached = false;
   let window: RepairWindow | null = null;
@@ -65,9 +94,9 @@ export async function checkpoint(socket: net.Socket, options: CheckpointOptions 
     }
     ll.repairOn(fd);
     inRepair = true;
-    const image = readFrozenState(fd, family, nodeBuffered, socket);
+    const image = readFrozenState(fd, family, reuseAddress, nodeBuffered, socket);
     window = image.window;
-    if (window && options.closeSendWindow !== false) ll.setRepairWindow(fd, { ...window, sndWnd: 0 });
+    if (window && options.closeSendWindow !== false) batch.writeWindow(fd, window, 0);
     addHold(tupleKey(image.local, image.peer), { socket, fd, window, reuseAddress, filtered });
     return image;
   } catch (error) {
@@ -76,60 +105,57 @@ export async function checkpoint(socket: net.Socket, options: CheckpointOptions 
   }
 }
 
-function readFrozenState(fd: number, family: Family, nodeBuffered: Buffer, socket: net.Socket): SocketImage {
-  const info = ll.tcpInfo(fd);
+function readFrozenState(fd: number, family: Family, reuseAddress: boolean, nodeBuffered: Buffer, socket: net.Socket): SocketImage {
+  const info = batch.tcpInfoBasics(fd);
   const state = MOVABLE_STATES[info.state];
   if (state === undefined) {
     throw new SocketStateError('ERR_STATE_UNSUPPORTED', `TCP state ${ll.tcpStateName(info.state)} cannot be checkpointed (supported: ESTABLISHED, CLOSE_WAIT)`);
   }
-  const window = readWindowIfSupported(fd);
-  const recvSeq = ll.getQueueSeq(fd, 'recv');
-  const sendSeq = ll.getQueueSeq(fd, 'send');
-  const sizes = ll.queueSizes(fd);
-  const kernelRecv = ll.peekQueue(fd, 'recv', sizes.inq);
-  const sendQueue = ll.peekQueue(fd, 'send', sizes.outq);
+  // TCP_REPAIR_WINDOW exists since ~4.8; without it the restore proceeds without a window.
+  const window = batch.readWindow(fd);
+  const [inq, outq, notSent] = batch.queueSizes(fd) as unknown as [number, number, number];
+  // Both queues in one allocation; the image's three payloads are views of it.
+  const queues = Buffer.allocUnsafe(inq + outq);
+  ll.selectQueue(fd, 'recv');
+  const recvSeq = batch.selectedQueueSeq(fd);
+  const recvGot = batch.peekInto(fd, queues.subarray(0, inq));
+  ll.selectQueue(fd, 'send');
+  const sendSeq = batch.selectedQueueSeq(fd);
+  const sendGot = batch.peekInto(fd, queues.subarray(inq));
   ll.selectQueue(fd, 'none');
-  if (kernelRecv.length !== sizes.inq || sendQueue.length !== sizes.outq) {
-    throw new SocketStateError('ERR_QUEUE_CHANGED', `queues changed while frozen (recv ${kernelRecv.length}/${sizes.inq}, send ${sendQueue.length}/${sizes.outq}): is the freeze lock in place?`);
+  if (recvGot !== inq || sendGot !== outq) {
+    throw new SocketStateError('ERR_QUEUE_CHANGED', `queues changed while frozen (recv ${recvGot}/${inq}, send ${sendGot}/${outq}): is the freeze lock in place?`);
   }
-  const sentLength = sizes.outq - sizes.notSent;
-  const local = ll.localAddress(fd);
-  const peer = ll.peerAddress(fd);
+  const sentEnd = inq + outq - notSent;
+  const local = batch.localEndpoint(fd);
+  const peer = batch.peerEndpoint(fd);
+  const values = batch.readInts(fd, FROZEN[family][info.timestamps ? 'true' : 'false'], frozenValues);
+  const optionsAt = info.timestamps ? 2 : 1;
+  const kernelRecv = queues.subarray(0, inq);
   return {
     version: IMAGE_VERSION,
     family,
-    local: { address: local.address, port: local.port },
-    peer: { address: peer.address, port: peer.port },
+    local,
+    peer,
     state,
     recvSeq,
     sendSeq,
     recvQueue: nodeBuffered.length > 0 ? Buffer.concat([nodeBuffered, kernelRecv]) : kernelRecv,
-    sentUnacked: sendQueue.subarray(0, sentLength),
-    unsent: sendQueue.subarray(sentLength),
+    sentUnacked: queues.subarray(inq, sentEnd),
+    unsent: queues.subarray(sentEnd),
     options: {
-      // In repair mode TCP_MAXSEG reads the MSS clamp, the value the handshake settled on.
-      mss: ll.getMaxSeg(fd),
+      mss: values[0]!,
       sack: info.sack,
       timestamps: info.timestamps,
       sndWscale: info.windowScaling ? info.sndWscale : null,
       rcvWscale: info.windowScaling ? info.rcvWscale : null,
     },
-    timestamp: info.timestamps ? ll.getTimestamp(fd) : 0,
+    timestamp: info.timestamps ? values[1]! >>> 0 : 0,
     window,
-    socketOptions: readSocketOptions(fd, family),
+    socketOptions: socketOptionsFrom(values, optionsAt, reuseAddress, ll.getCongestion(fd)),
     node: readNodeState(socket),
     takenAt: Date.now(),
   };
-}
-
-/** TCP_REPAIR_WINDOW exists since ~4.8; without it the restore proceeds without a window. */
-function readWindowIfSupported(fd: number): RepairWindow | null {
-  try {
-    return ll.getRepairWindow(fd);
-  } catch (error) {
-    if (isErrnoError(error) && error.code === 'ENOPROTOOPT') return null;
-    throw error;
-  }
 }
 
 /** Puts a frozen socket back to work (the rollback of checkpoint). */

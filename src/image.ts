@@ -8,7 +8,7 @@
  * Versioning: the format version changes only when an old reader would misread a new image;
  * new optional header fields keep the version (readers ignore fields they do not know).
  */
-import { createHash } from 'node:crypto';
+import crypto from 'node:crypto';
 import { isIP } from 'node:net';
 import type { Family, RepairWindow } from './native-types.js';
 import { TcpRepairError } from './errors.js';
@@ -114,20 +114,35 @@ interface HeaderJson extends Omit<SocketImage, 'recvQueue' | 'sentUnacked' | 'un
 
 export function encodeImage(image: SocketImage): Buffer {
   validateImage(image);
-  const { recvQueue, sentUnacked, unsent, ...rest } = image;
-  const header: HeaderJson = {
-    ...rest,
+  const { recvQueue, sentUnacked, unsent } = image;
+  // The header is the image minus its payloads (JSON omits undefined), plus their lengths:
+  // one copy of the image's fields, unknown ones included, in their order.
+  const header = {
+    ...image,
+    recvQueue: undefined,
+    sentUnacked: undefined,
+    unsent: undefined,
     version: IMAGE_VERSION,
     lengths: { recvQueue: recvQueue.length, sentUnacked: sentUnacked.length, unsent: unsent.length },
   };
-  const headerBytes = Buffer.from(JSON.stringify(header), 'utf8');
-  const prefix = Buffer.alloc(PREFIX_BYTES);
-  IMAGE_MAGIC.copy(prefix, 0);
-  prefix.writeUInt16BE(IMAGE_VERSION, 8);
-  prefix.writeUInt32BE(headerBytes.length, 12);
-  const body = Buffer.concat([prefix, headerBytes, recvQueue, sentUnacked, unsent]);
-  const digest = createHash('sha256').update(body).digest();
-  return Buffer.concat([body, digest]);
+  const json = JSON.stringify(header);
+  const headerLength = Buffer.byteLength(json, 'utf8');
+  const bodyEnd = PREFIX_BYTES + headerLength + recvQueue.length + sentUnacked.length + unsent.length;
+  // One allocation for the whole image, filled in place.
+  const out = Buffer.allocUnsafe(bodyEnd + DIGEST_BYTES);
+  IMAGE_MAGIC.copy(out, 0);
+  out.writeUInt16BE(IMAGE_VERSION, 8);
+  out.writeUInt16BE(0, 10);
+  out.writeUInt32BE(headerLength, 12);
+  out.write(json, PREFIX_BYTES, 'utf8');
+  let at = PREFIX_BYTES + headerLength;
+  out.set(recvQueue, at);
+  at += recvQueue.length;
+  out.set(sentUnacked, at);
+  at += sentUnacked.length;
+  out.set(unsent, at);
+  out.set(sha256(out.subarray(0, bodyEnd)), bodyEnd);
+  return out;
 }
 
 export function decodeImage(bytes: Uint8Array): SocketImage {
@@ -151,7 +166,7 @@ export function decodeImage(bytes: Uint8Array): SocketImage {
     throw new ImageError('ERR_IMAGE_TRUNCATED', `image header length ${headerLength} exceeds the image (${buf.length} bytes)`);
   }
   const bodyEnd = buf.length - DIGEST_BYTES;
-  const digest = createHash('sha256').update(buf.subarray(0, bodyEnd)).digest();
+  const digest = sha256(buf.subarray(0, bodyEnd));
   if (!digest.equals(buf.subarray(bodyEnd))) {
     throw new ImageError('ERR_IMAGE_CHECKSUM', 'image checksum mismatch: the image is corrupt or truncated');
   }
@@ -172,15 +187,22 @@ export function decodeImage(bytes: Uint8Array): SocketImage {
   if (payloadStart + rl + sl + ul !== bodyEnd) {
     throw new ImageError('ERR_IMAGE_LENGTH', 'payload lengths do not match the image size');
   }
+  // The payloads are copied (the caller may reuse `bytes`), all three in one allocation.
+  const payload = Buffer.allocUnsafe(bodyEnd - payloadStart);
+  buf.copy(payload, 0, payloadStart, bodyEnd);
   const { lengths: _lengths, ...fields } = header;
-  const image: SocketImage = {
-    ...fields,
-    recvQueue: Buffer.from(buf.subarray(payloadStart, payloadStart + rl)),
-    sentUnacked: Buffer.from(buf.subarray(payloadStart + rl, payloadStart + rl + sl)),
-    unsent: Buffer.from(buf.subarray(payloadStart + rl + sl, bodyEnd)),
-  };
+  const image = fields as Omit<HeaderJson, 'lengths'> as SocketImage;
+  image.recvQueue = payload.subarray(0, rl);
+  image.sentUnacked = payload.subarray(rl, rl + sl);
+  image.unsent = payload.subarray(rl + sl);
   validateImage(image);
   return image;
+}
+
+/** One-shot SHA-256 (crypto.hash, Node >= 20.12) where available: no Hash object per image. */
+const oneShot = (crypto as { hash?: (algorithm: string, data: Uint8Array, encoding: 'buffer') => Buffer }).hash;
+function sha256(data: Uint8Array): Buffer {
+  return oneShot ? oneShot('sha256', data, 'buffer') : crypto.createHash('sha256').update(data).digest();
 }
 
 function fail(field: string, why: string): never {

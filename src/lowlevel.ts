@@ -254,7 +254,11 @@ export function setTransparent(fd: number, family: Family, on = true): void {
 
 /** The family of a socket fd, refusing anything that is not a TCP stream socket. */
 export function assertTcpSocket(fd: number): Family {
-  const kind = native.socketKind(fd);
+  return tcpFamilyOf(fd, native.socketKind(fd));
+}
+
+/** assertTcpSocket for a kind already read (SO_DOMAIN, SO_TYPE, SO_PROTOCOL). */
+export function tcpFamilyOf(fd: number, kind: { domain: number; type: number; protocol: number }): Family {
   if (kind.type !== C.SOCK_STREAM || kind.protocol !== C.IPPROTO_TCP) {
     throw new SocketStateError('ERR_NOT_TCP', `fd ${fd} is not a TCP socket (type ${kind.type}, protocol ${kind.protocol})`);
   }

@@ -144,5 +144,20 @@ export interface NativeBinding {
   getCongestion(fd: number): string;
   setCongestion(fd: number, name: string): void;
   getTcpInfo(fd: number): TcpInfo;
+  // Hot-path forms (src/batch.ts): the same kernel calls, results in caller-owned typed arrays.
+  /** getsockopt of each (level, name) pair of `spec` into `out`, in order. */
+  getIntOptions(fd: number, spec: Int32Array, out: Int32Array): void;
+  /** setsockopt of each (level, name, value) triple of `spec`, in order; stops at the first error. */
+  setIntOptions(fd: number, spec: Int32Array): void;
+  getTcpInfoBytes(fd: number, out: Uint8Array): number;
+  getRepairWindowInto(fd: number, out: Uint32Array): void;
+  setRepairWindowFrom(fd: number, window: Uint32Array): void;
+  /** TCP_REPAIR_OPTIONS from the kernel's (code, value) pairs. */
+  setRepairOptionsRaw(fd: number, pairs: Uint32Array): void;
+  /** SIOCINQ, SIOCOUTQ, SIOCOUTQNSD into out[0..2]. */
+  getQueueSizes(fd: number, out: Int32Array): void;
+  peekQueueInto(fd: number, into: Uint8Array): number;
+  getSockNameText(fd: number, port: Int32Array): string;
+  getPeerNameText(fd: number, port: Int32Array): string;
   readonly constants: NativeConstants;
 }

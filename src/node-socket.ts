@@ -8,13 +8,18 @@ import { SocketStateError } from './errors.js';
 import { internals, socketFd } from './socket-fd.js';
 import type { NodeStateImage } from './image.js';
 
+/** Bytes Node holds that the kernel has not taken yet (stream buffer plus libuv's write queue). */
+export function pendingWriteBytes(socket: net.Socket): number {
+  return socket.writableLength + (internals(socket)._handle?.writeQueueSize ?? 0);
+}
+
 /**
  * Pushes Node's pending writes into the kernel send queue so the checkpoint captures them as
  * unsent bytes. Raising the send buffer makes the kernel wake the writer (sock_setsockopt calls
  * sk_write_space), libuv then writes everything at once; no need to wait for the peer to read.
  */
 export async function flushPendingWrites(socket: net.Socket, timeoutMs: number): Promise<void> {
-  const pending = () => socket.writableLength + (internals(socket)._handle?.writeQueueSize ?? 0);
+  const pending = () => pendingWriteBytes(socket);
   if (pending() === 0) return;
   const fd = socketFd(socket);
   const { outq } = ll.queueSizes(fd);
@@ -56,9 +61,11 @@ export function startReading(socket: net.Socket): void {
  * removed: on rollback they stay where they are; on a restore they go back to the head of the
  * receive queue so the application reads them again, in order.
  */
+const NOTHING_BUFFERED = Buffer.alloc(0);
+
 export function bufferedReadBytes(socket: net.Socket): Buffer {
   const state = internals(socket)._readableState;
-  if (!state || state.length === 0) return Buffer.alloc(0);
+  if (!state || state.length === 0) return NOTHING_BUFFERED;
   const raw = state.buffer as unknown;
   // Node 20 keeps a linked BufferList (iterable); Node 22+ an array with a start index.
   const chunks: unknown[] = Array.isArray(raw)

@@ -25,10 +25,12 @@
  */
 import type net from 'node:net';
 import * as ll from './lowlevel.js';
+import * as batch from './batch.js';
+import { C } from './batch.js';
 import { SocketStateError, isErrnoError } from './errors.js';
 import { validateImage, type SocketImage } from './image.js';
 import { adoptFd } from './node-socket.js';
-import { applySocketOptions } from './socket-options.js';
+import { addSocketOptionWrites, applyCongestion } from './socket-options.js';
 import { destroyHold } from './checkpoint.js';
 import { takeHold, tupleKey, hasHold } from './source-holds.js';
 import { socketFd } from './socket-fd.js';
@@ -78,69 +80,84 @@ export function restore(image: SocketImage, options: RestoreOptions = {}): net.S
  */
 export function activate(socket: net.Socket): void {
   if (!quietSockets.delete(socket)) return;
-  const fd = socketFd(socket);
-  ll.repairOn(fd);
-  ll.repairOff(fd);
+  // Repair on then off (with its window probe), in one native call.
+  batch.intWrites().set(C.SOL_TCP, C.TCP_REPAIR!, 1).set(C.SOL_TCP, C.TCP_REPAIR!, 0).apply(socketFd(socket));
   socket.uncork();
 }
 
+// TCP_REPAIR_QUEUE values.
+const NO_QUEUE = 0;
+const RECV_QUEUE = 1;
+const SEND_QUEUE = 2;
+
+/**
+ * The kernel calls of a restore, in the order above. Integer options between two other calls go
+ * to the kernel together (src/batch.ts): the steps' numbers match the list at the top.
+ */
 function restoreKernelState(fd: number, image: SocketImage, options: RestoreOptions): void {
-  const { family, local, peer } = image;
+  const { family, local } = image;
+  const reuse = image.socketOptions.reuseAddress;
   const finReceived = image.state === 'CLOSE_WAIT';
   // The kernel's rcv_nxt counts the peer's FIN; restored as ESTABLISHED, the socket must expect
   // the byte before it (the FIN is replayed locally by shutdown(SHUT_RD) below).
   const recvEnd = (image.recvSeq - (finReceived ? 1 : 0)) >>> 0;
+  const w = batch.intWrites();
 
   // 1-2: reuse, repair, address.
-  ll.setOption(fd, 'SO_REUSEADDR', image.socketOptions.reuseAddress);
-  ll.repairOn(fd);
-  if (options.transparent) ll.setTransparent(fd, family);
+  w.set(C.SOL_SOCKET, C.SO_REUSEADDR!, reuse).set(C.SOL_TCP, C.TCP_REPAIR!, 1);
+  if (options.transparent) {
+    const [level, name] = batch.transparentOption(family);
+    w.set(level, name, 1);
+  }
+  w.apply(fd);
   ll.bind(fd, family, local.address, local.port);
-  // 3: where the refilled bytes start in sequence space.
-  ll.setQueueSeq(fd, 'recv', (recvEnd - image.recvQueue.length) >>> 0);
-  ll.setQueueSeq(fd, 'send', (image.sendSeq - image.unsent.length - image.sentUnacked.length) >>> 0);
-  // 4: segment size before connect.
-  ll.setMaxSeg(fd, Math.min(image.options.mss, MAX_USER_MSS));
-  applySocketOptions(fd, family, image.socketOptions);
+  // 3: where the refilled bytes start in sequence space. 4: segment size before connect.
+  w.set(C.SOL_TCP, C.TCP_REPAIR_QUEUE!, RECV_QUEUE)
+    .set(C.SOL_TCP, C.TCP_QUEUE_SEQ!, (recvEnd - image.recvQueue.length) >>> 0)
+    .set(C.SOL_TCP, C.TCP_REPAIR_QUEUE!, SEND_QUEUE)
+    .set(C.SOL_TCP, C.TCP_QUEUE_SEQ!, (image.sendSeq - image.unsent.length - image.sentUnacked.length) >>> 0)
+    .set(C.SOL_TCP, C.TCP_MAXSEG!, Math.min(image.options.mss, MAX_USER_MSS));
+  addSocketOptionWrites(w, family, image.socketOptions);
+  w.apply(fd);
+  applyCongestion(fd, image.socketOptions.congestion);
   // 5: connect, handing over from a frozen source this process still holds.
   connectTakingOver(fd, image);
   // 6: handshake options, then the timestamp clock.
-  const o = image.options;
-  ll.setRepairOptions(fd, {
-    mss: o.mss,
-    ...(o.sndWscale !== null && o.rcvWscale !== null ? { sndWscale: o.sndWscale, rcvWscale: o.rcvWscale } : {}),
-    sackPermitted: o.sack,
-    timestamps: o.timestamps,
-  });
-  if (o.timestamps) ll.setTimestamp(fd, image.timestamp);
+  batch.writeRepairOptions(fd, image.options);
+  if (image.options.timestamps) w.set(C.SOL_TCP, C.TCP_TIMESTAMP!, image.timestamp);
   // 7-8: buffers, then queues.
-  forceBuffersFor(fd, image);
-  if (image.recvQueue.length > 0) ll.refillQueue(fd, 'recv', image.recvQueue);
-  if (image.sentUnacked.length > 0) ll.refillQueue(fd, 'send', image.sentUnacked);
-  ll.selectQueue(fd, 'none');
+  addBufferWrites(w, image);
+  if (image.recvQueue.length > 0) {
+    w.set(C.SOL_TCP, C.TCP_REPAIR_QUEUE!, RECV_QUEUE).apply(fd);
+    batch.refillSelected(fd, image.recvQueue);
+  }
+  if (image.sentUnacked.length > 0) {
+    w.set(C.SOL_TCP, C.TCP_REPAIR_QUEUE!, SEND_QUEUE).apply(fd);
+    batch.refillSelected(fd, image.sentUnacked);
+  }
+  w.set(C.SOL_TCP, C.TCP_REPAIR_QUEUE!, NO_QUEUE).apply(fd);
   // 9: window, corrected for a received FIN.
-  if (image.window) ll.setRepairWindow(fd, finReceived ? withoutFin(image.window) : image.window);
-  // 10: out of repair.
-  ll.repairOff(fd, { windowProbe: !options.quiet });
-  ll.setOption(fd, 'SO_REUSEADDR', image.socketOptions.reuseAddress);
+  const win = image.window;
+  if (win) {
+    if (finReceived) batch.writeWindow(fd, win, win.sndWnd, win.rcvWnd + 1, (win.rcvWup - 1) >>> 0);
+    else batch.writeWindow(fd, win);
+  }
+  // 10: out of repair; leaving it resets SO_REUSEADDR.
+  w.set(C.SOL_TCP, C.TCP_REPAIR!, options.quiet ? -1 : 0).set(C.SOL_SOCKET, C.SO_REUSEADDR!, reuse).apply(fd);
   // 11: replay the peer's FIN locally.
   if (finReceived) ll.shutdown(fd, 'read');
 }
 
-function withoutFin(window: RepairWindow): RepairWindow {
-  return { ...window, rcvWup: (window.rcvWup - 1) >>> 0, rcvWnd: window.rcvWnd + 1 };
-}
-
-function forceBuffersFor(fd: number, image: SocketImage): void {
+function addBufferWrites(w: batch.IntWrites, image: SocketImage): void {
   const sendBytes = image.sentUnacked.length + image.unsent.length;
   if (sendBytes > 0) {
     // The kernel doubles the value set; what was read back is already doubled.
     const wanted = Math.max(image.socketOptions.sendBuffer / 2, sendBytes * 2 + BUFFER_SLACK);
-    ll.setOption(fd, 'SO_SNDBUFFORCE', Math.ceil(wanted));
+    w.set(C.SOL_SOCKET, C.SO_SNDBUFFORCE!, Math.ceil(wanted));
   }
   if (image.recvQueue.length > 0) {
     const wanted = Math.max(image.socketOptions.receiveBuffer / 2, image.recvQueue.length * 2 + BUFFER_SLACK);
-    ll.setOption(fd, 'SO_RCVBUFFORCE', Math.ceil(wanted));
+    w.set(C.SOL_SOCKET, C.SO_RCVBUFFORCE!, Math.ceil(wanted));
   }
 }
 

@@ -26,37 +26,66 @@ export interface PerSocket {
   withCodec?: number;
 }
 
-export interface LocalResult {
-  connections: number;
-  workload: Workload;
-  runs: number;
+/** One clock's view: medians per socket, and the library ÷ C ratios. */
+export interface ClockView {
   c: PerSocket;
   node: PerSocket;
   /** Node ÷ C, median of the per-run ratios (each run pairs adjacent measurements). */
   ratio: { checkpoint: number; restore: number; checkpointRestore: number };
+}
+
+export interface LocalResult {
+  connections: number;
+  workload: Workload;
+  runs: number;
+  /** CPU time of the measured process: the cost, little disturbed by other work on the machine. */
+  cpu: ClockView;
+  /** Wall clock: includes any time the process waited for a CPU. */
+  wall: ClockView;
   /** Image bytes per connection beyond the queued payload (header and checksum). */
   imageOverheadBytes: number;
   samples: { c: PhaseNs[]; node: PhaseNs[] };
 }
 
-function perSocket(samples: PhaseNs[], connections: number): PerSocket {
+type Phase = 'checkpoint' | 'release' | 'restore' | 'encode' | 'decode';
+type Clock = 'cpu' | 'wall';
+
+function ns(sample: PhaseNs, phase: Phase, clock: Clock): number {
+  const key = (clock === 'cpu' ? `${phase}CpuNs` : `${phase}Ns`) as keyof PhaseNs;
+  return sample[key] as number;
+}
+
+function perSocket(samples: PhaseNs[], connections: number, clock: Clock): PerSocket {
   const us = (pick: (s: PhaseNs) => number) => round(median(samples.map((s) => pick(s) / connections / 1000)), 2);
+  const at = (phase: Phase) => (s: PhaseNs) => ns(s, phase, clock);
   const out: PerSocket = {
-    checkpoint: us((s) => s.checkpointNs),
-    release: us((s) => s.releaseNs),
-    restore: us((s) => s.restoreNs),
-    checkpointRestore: us((s) => s.checkpointNs + s.restoreNs),
+    checkpoint: us(at('checkpoint')),
+    release: us(at('release')),
+    restore: us(at('restore')),
+    checkpointRestore: us((s) => ns(s, 'checkpoint', clock) + ns(s, 'restore', clock)),
   };
   if (samples.every((s) => s.encodeNs !== undefined)) {
-    out.encode = us((s) => s.encodeNs!);
-    out.decode = us((s) => s.decodeNs!);
-    out.withCodec = us((s) => s.checkpointNs + s.encodeNs! + s.decodeNs! + s.restoreNs);
+    out.encode = us(at('encode'));
+    out.decode = us(at('decode'));
+    out.withCodec = us((s) => ns(s, 'checkpoint', clock) + ns(s, 'encode', clock) + ns(s, 'decode', clock) + ns(s, 'restore', clock));
   }
   return out;
 }
 
 function pairedRatio(c: PhaseNs[], node: PhaseNs[], pick: (s: PhaseNs) => number): number {
   return round(median(c.map((sample, i) => pick(node[i]!) / pick(sample))), 3);
+}
+
+function view(c: PhaseNs[], node: PhaseNs[], connections: number, clock: Clock): ClockView {
+  return {
+    c: perSocket(c, connections, clock),
+    node: perSocket(node, connections, clock),
+    ratio: {
+      checkpoint: pairedRatio(c, node, (x) => ns(x, 'checkpoint', clock)),
+      restore: pairedRatio(c, node, (x) => ns(x, 'restore', clock)),
+      checkpointRestore: pairedRatio(c, node, (x) => ns(x, 'checkpoint', clock) + ns(x, 'restore', clock)),
+    },
+  };
 }
 
 export async function runLocalSuite(plan: LocalPlan, options: LocalOptions, progress: (text: string) => void): Promise<LocalResult[]> {
@@ -80,13 +109,8 @@ export async function runLocalSuite(plan: LocalPlan, options: LocalOptions, prog
       connections: pair.connections,
       workload: pair.workload,
       runs: s.c.length,
-      c: perSocket(s.c, pair.connections),
-      node: perSocket(s.node, pair.connections),
-      ratio: {
-        checkpoint: pairedRatio(s.c, s.node, (x) => x.checkpointNs),
-        restore: pairedRatio(s.c, s.node, (x) => x.restoreNs),
-        checkpointRestore: pairedRatio(s.c, s.node, (x) => x.checkpointNs + x.restoreNs),
-      },
+      cpu: view(s.c, s.node, pair.connections, 'cpu'),
+      wall: view(s.c, s.node, pair.connections, 'wall'),
       imageOverheadBytes: round(((last.imageBytes ?? 0) - (last.payloadBytes ?? 0)) / pair.connections, 0),
       samples: s,
     };

@@ -1,7 +1,7 @@
 /**
  * The Node side of the per-socket measurement: what bench/reference.c does, through the
  * library. Same line protocol on stdin/stdout (see reference.c), plus the image codec:
- *   checkpoint all → encode all → release all → decode all → restore all (from the decoded
+ *   checkpoint all → encode all → release all | decode all → restore all (from the decoded
  *   images, after the originals were released: the situation of a restore in another process
  *   or on another host, without the same-process hand-over).
  * Before "listening" the code is warmed up on throw-away connections, so the figures are those
@@ -69,42 +69,51 @@ async function warmUp(): Promise<void> {
   (globalThis as { gc?: () => void }).gc?.();
 }
 
-interface Timings {
-  checkpointNs: number;
-  encodeNs: number;
-  releaseNs: number;
-  decodeNs: number;
-  restoreNs: number;
-  imageBytes: number;
-  payloadBytes: number;
-}
+type Timings = Record<'checkpointNs' | 'encodeNs' | 'releaseNs' | 'decodeNs' | 'restoreNs' | 'imageBytes' | 'payloadBytes', number> &
+  Record<'checkpointCpuNs' | 'encodeCpuNs' | 'releaseCpuNs' | 'decodeCpuNs' | 'restoreCpuNs', number>;
 
 let last: Timings | null = null;
 
-async function cycle(sockets: net.Socket[]): Promise<net.Socket[]> {
+/**
+ * checkpoint → encode → release, then `between()` (the driver lets the peers talk again), then
+ * decode → restore. Each phase is timed on its own.
+ */
+async function cycle(sockets: net.Socket[], between: () => Promise<void> = async () => {}): Promise<net.Socket[]> {
   const images: SocketImage[] = [];
-  const t0 = performance.now();
+  const t0 = clocks();
   for (const socket of sockets) images.push(await checkpoint(socket));
-  const t1 = performance.now();
+  const t1 = clocks();
   const encoded = images.map((image) => encodeImage(image));
-  const t2 = performance.now();
+  const t2 = clocks();
   for (const image of images) release(image);
-  const t3 = performance.now();
+  const t3 = clocks();
+  await between();
+  const t3b = clocks();
   const decoded = encoded.map((bytes) => decodeImage(bytes));
-  const t4 = performance.now();
+  const t4 = clocks();
   const restored = decoded.map((image) => restore(image));
-  const t5 = performance.now();
-  const ms = 1e6;
+  const t5 = clocks();
   last = {
-    checkpointNs: (t1 - t0) * ms,
-    encodeNs: (t2 - t1) * ms,
-    releaseNs: (t3 - t2) * ms,
-    decodeNs: (t4 - t3) * ms,
-    restoreNs: (t5 - t4) * ms,
+    checkpointNs: t1.wall - t0.wall,
+    encodeNs: t2.wall - t1.wall,
+    releaseNs: t3.wall - t2.wall,
+    decodeNs: t4.wall - t3b.wall,
+    restoreNs: t5.wall - t4.wall,
+    checkpointCpuNs: t1.cpu - t0.cpu,
+    encodeCpuNs: t2.cpu - t1.cpu,
+    releaseCpuNs: t3.cpu - t2.cpu,
+    decodeCpuNs: t4.cpu - t3b.cpu,
+    restoreCpuNs: t5.cpu - t4.cpu,
     imageBytes: encoded.reduce((n, b) => n + b.length, 0),
     payloadBytes: images.reduce((n, i) => n + i.recvQueue.length + i.sentUnacked.length + i.unsent.length, 0),
   };
   return restored;
+}
+
+/** Wall clock and process CPU time (all threads: GC and JIT helpers count), in ns. */
+function clocks(): { wall: number; cpu: number } {
+  const cpu = process.cpuUsage();
+  return { wall: performance.now() * 1e6, cpu: (cpu.user + cpu.system) * 1e3 };
 }
 
 async function main(): Promise<void> {
@@ -115,10 +124,14 @@ async function main(): Promise<void> {
   process.stdout.write(`listening ${(server.address() as net.AddressInfo).port}\n`);
   const sockets = await accepted;
   server.close();
+  if ((await stdin.next()) === null) return; // "prepare": the peers are connected and silent
   if (workload === 'queued') await prepareQueued(sockets);
   process.stdout.write('ready\n');
   if ((await stdin.next()) === null) return;
-  const restored = await cycle(sockets);
+  const restored = await cycle(sockets, async () => {
+    process.stdout.write('released\n');
+    await stdin.next();
+  });
   process.stdout.write(JSON.stringify(last) + '\n');
   for (const socket of restored) {
     socket.on('error', () => {});

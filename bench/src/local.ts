@@ -14,17 +14,26 @@ export const LOCAL_ADDRESS = '198.18.0.1';
 
 export type Implementation = 'c' | 'node';
 
-/** Nanoseconds per phase, for all connections of one measurement. */
+/** Nanoseconds per phase, for all connections of one measurement: wall clock, and CPU time. */
 export interface PhaseNs {
   checkpointNs: number;
   releaseNs: number;
   restoreNs: number;
+  checkpointCpuNs: number;
+  releaseCpuNs: number;
+  restoreCpuNs: number;
   /** Node only: the image codec (encodeImage / decodeImage). */
   encodeNs?: number;
   decodeNs?: number;
+  encodeCpuNs?: number;
+  decodeCpuNs?: number;
   imageBytes?: number;
   payloadBytes?: number;
   steps?: Record<string, { ns: number; calls: number }>;
+  /** Connections whose peer received every byte after the restore… */
+  verified?: number;
+  /** …and those still waiting for a retransmission at the deadline (alive, not broken). */
+  pending?: number;
 }
 
 export interface LocalOptions {
@@ -55,18 +64,25 @@ export async function measureOnce(impl: Implementation, connections: number, wor
     if (!port) throw new Error(`${impl}: unexpected output ${JSON.stringify(listening)}`);
     peer.send({ connect: { address: LOCAL_ADDRESS, port, count: connections, sendBytes: workload === 'queued' ? RECV_BYTES : 0 } });
     await nextMessage(peer, 'connected', 'peer connections', timeoutMs);
+    measured.stdin!.write('prepare\n');
     const ready = await nextLine(out, `${impl} ready`, timeoutMs);
     if (ready !== 'ready') throw new Error(`${impl}: unexpected output ${JSON.stringify(ready)}`);
     measured.stdin!.write('go\n');
+    const released = await nextLine(out, `${impl} released`, timeoutMs);
+    if (released !== 'released') throw new Error(`${impl}: unexpected output ${JSON.stringify(released)}`);
+    // Nothing holds the 4-tuples now: the peers may answer again (workload.ts).
+    peer.send({ lift: true });
+    await nextMessage(peer, 'lifted', 'peer filters lifted', timeoutMs);
+    measured.stdin!.write('restore\n');
     const result = JSON.parse(await nextLine(out, `${impl} result`, timeoutMs)) as PhaseNs;
     const expected = (workload === 'queued' ? SEND_BYTES : 0) + 1;
-    peer.send({ verify: { bytes: expected, timeoutMs: 20_000 } });
-    const verified = await nextMessage<{ ok: number; failed: string[] }>(peer, 'verified', 'peer verification', timeoutMs);
-    if (verified.ok !== connections) {
-      throw new Error(`${impl}: ${connections - verified.ok} of ${connections} connections broken after restore (${verified.failed.join('; ')})`);
+    peer.send({ verify: { bytes: expected, timeoutMs: 30_000 } });
+    const verified = await nextMessage<{ ok: number; pending: number; broken: string[] }>(peer, 'verified', 'peer verification', timeoutMs + 30_000);
+    if (verified.broken.length > 0 || verified.ok === 0) {
+      throw new Error(`${impl}: ${connections - verified.ok - verified.pending} of ${connections} connections broken after restore (${verified.broken.join('; ')})`);
     }
     measured.stdin!.end();
-    return result;
+    return { ...result, verified: verified.ok, pending: verified.pending };
   } finally {
     ns.destroy();
   }

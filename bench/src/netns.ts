@@ -23,12 +23,7 @@ export class Namespace {
 
   /** A Node script of dist/bench inside the namespace, with an IPC channel. */
   fork(script: string, args: string[] = [], execArgv: string[] = []): ChildProcess {
-    const child = fork(benchScript(script), args, {
-      execPath: 'ip',
-      execArgv: ['netns', 'exec', this.name, process.execPath, ...execArgv],
-      stdio: ['pipe', 'pipe', 'inherit', 'ipc'],
-    });
-    return this.track(child);
+    return this.track(forkIn(this.name, script, args, execArgv));
   }
 
   /** Any program inside the namespace, driven through its stdin and stdout. */
@@ -49,6 +44,17 @@ export class Namespace {
     deleteNamespacesSync([this.name]);
     unregisterNamespace(this.name);
   }
+}
+
+/** A Node script of dist/bench inside namespace `ns` (through `ip netns exec`), with IPC. */
+export function forkIn(ns: string, script: string, args: string[] = [], execArgv: string[] = []): ChildProcess {
+  const child = fork(benchScript(script), args, {
+    execPath: 'ip',
+    execArgv: ['netns', 'exec', ns, process.execPath, ...execArgv],
+    stdio: ['pipe', 'pipe', 'inherit', 'ipc'],
+  });
+  registerChild(child);
+  return child;
 }
 
 export function benchScript(name: string): string {

@@ -4,9 +4,10 @@
  *   { connect: { address, port, count, sendBytes } } → { connected: count }
  *     with sendBytes > 0 each connection sends them, waits for their ACK, then drops everything
  *     it receives (drop-all filter) so that it never answers the measured side (workload.ts);
- *   { verify: { bytes } } → { verified: { ok, failed } }: filters lifted, each connection must
- *     receive `bytes` bytes in all (what the measured side sent, plus the proof byte after its
- *     restore) with no error and no end.
+ *   { lift: true } → { lifted: true }: filters off (the measured sources have been released);
+ *   { verify: { bytes } } → { verified: { ok, pending, broken } }: each connection should have
+ *     received `bytes` bytes in all (what the measured side sent, plus the proof byte after its
+ *     restore); none may have seen an error or an end.
  */
 import net from 'node:net';
 import { lowlevel, socketFd } from 'tcp-repair';
@@ -61,19 +62,33 @@ async function connectAll(command: ConnectCommand): Promise<void> {
   await Promise.all(Array.from({ length: Math.min(CONCURRENCY, command.count) }, worker));
 }
 
-async function verify(bytes: number, timeoutMs: number): Promise<{ ok: number; failed: string[] }> {
-  for (const c of connections) if (c.silenced && !c.socket.destroyed) lowlevel.detachFreezeFilter(socketFd(c.socket));
+function lift(): void {
+  for (const c of connections) {
+    if (c.silenced && !c.socket.destroyed) lowlevel.detachFreezeFilter(socketFd(c.socket));
+    c.silenced = false;
+  }
+}
+
+/**
+ * Waits for every connection to receive its bytes. A connection still waiting at the deadline
+ * but not broken counts as pending: at 10,000 connections the restored sockets' retransmission
+ * timers fire together, loopback's backlog (netdev_max_backlog) drops part of the burst and
+ * their backoff can outlast any sensible wait. Broken means an error (RST) or an end.
+ */
+async function verify(bytes: number, timeoutMs: number): Promise<{ ok: number; pending: number; broken: string[] }> {
   const deadline = Date.now() + timeoutMs;
   const done = (c: PeerConnection) => c.broken !== null || c.received >= bytes;
   while (!connections.every(done) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
-  const failed = connections
-    .filter((c) => c.broken !== null || c.received !== bytes)
-    .map((c) => c.broken ?? `received ${c.received} of ${bytes} bytes`);
-  return { ok: connections.length - failed.length, failed: failed.slice(0, 5) };
+  const broken = connections.filter((c) => c.broken !== null || c.received > bytes).map((c) => c.broken ?? `received ${c.received} bytes, more than the ${bytes} sent`);
+  const ok = connections.filter((c) => c.broken === null && c.received === bytes).length;
+  return { ok, pending: connections.length - ok - broken.length, broken: broken.slice(0, 5) };
 }
 
-process.on('message', (message: { connect?: ConnectCommand; verify?: { bytes: number; timeoutMs: number } }) => {
-  if (message.connect) {
+process.on('message', (message: { connect?: ConnectCommand; lift?: boolean; verify?: { bytes: number; timeoutMs: number } }) => {
+  if (message.lift) {
+    lift();
+    process.send?.({ lifted: true });
+  } else if (message.connect) {
     connectAll(message.connect).then(
       () => process.send?.({ connected: connections.length }),
       (error: Error) => process.send?.({ fatal: error.message }),

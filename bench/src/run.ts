@@ -10,6 +10,8 @@
  *   --out DIR            where results go (default bench/results)
  *   --docs               also write the plot to docs/bench.svg
  *   --steps              also run the C reference once with per-call timing and print it
+ *   --syscalls           instead of measuring, check (with strace) that the C reference makes the
+ *                        same kernel calls as the library
  */
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -19,10 +21,12 @@ import { parseArgs } from 'node:util';
 import { machineInfo } from './machine.js';
 import { measureOnce } from './local.js';
 import { runLocalSuite, type LocalResult } from './local-suite.js';
-import { localTables } from './report.js';
+import { hostTables, localTables } from './report.js';
+import { runHostSuite, type HostResult } from './host-suite.js';
 import { renderPlot } from './svg.js';
 import { table } from './table.js';
 import { WORKLOADS } from './workload.js';
+import { compareSyscalls } from './syscalls.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 
@@ -35,6 +39,7 @@ const { values } = parseArgs({
     out: { type: 'string', default: path.join(root, 'bench', 'results') },
     docs: { type: 'boolean', default: false },
     steps: { type: 'boolean', default: false },
+    syscalls: { type: 'boolean', default: false },
   },
 });
 
@@ -73,6 +78,16 @@ async function main(): Promise<void> {
   const started = new Date();
   const machine = machineInfo();
   const referenceBinary = buildReference();
+  if (values.syscalls) {
+    let same = true;
+    for (const workload of WORKLOADS) {
+      const comparison = await compareSyscalls(referenceBinary, workload);
+      process.stdout.write(comparison.text + '\n\n');
+      same &&= comparison.same;
+    }
+    if (!same) throw new Error('the C reference and the library make different kernel calls: bring bench/reference.c in step');
+    return;
+  }
   process.stdout.write(`tcp-repair bench, ${started.toISOString()}: ${machine.cpus} × ${machine.cpuModel}, ${machine.memoryGiB} GiB, Linux ${machine.kernel}, Node ${machine.node}, load ${machine.loadAverage}${quick ? ' (quick)' : ''}\n\n`);
 
   let local: LocalResult[] = [];
@@ -81,6 +96,13 @@ async function main(): Promise<void> {
     local = await runLocalSuite({ runs, workloads: WORKLOADS }, { referenceBinary }, progress);
     progressDone();
     process.stdout.write(localTables(local) + '\n\n');
+  }
+  let host: HostResult[] = [];
+  if (only === undefined || only === 'host') {
+    const hostRuns = Object.fromEntries(connections.map((n) => [n, values.runs ? Number(values.runs) : quick ? 1 : 3]));
+    host = await runHostSuite({ runs: hostRuns, ipv6: true }, progress);
+    progressDone();
+    process.stdout.write(hostTables(host) + '\n\n');
   }
   if (values.steps) {
     progress('C reference, per call…');
@@ -99,6 +121,7 @@ async function main(): Promise<void> {
     quick,
     machine,
     local: local.length > 0 ? { unit: 'µs per socket', results: local } : null,
+    host: host.length > 0 ? { unit: 'ms', results: host } : null,
   };
   mkdirSync(values.out!, { recursive: true });
   const stamp = started.toISOString().replace(/[:.]/g, '-');

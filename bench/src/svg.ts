@@ -135,10 +135,10 @@ export function renderPlot(result: {
       const rows = result.local.results.filter((r) => r.workload === workload).sort((a, b) => a.connections - b.connections);
       if (rows.length === 0) continue;
       const what = workload === 'idle' ? 'idle' : '4 KiB in + 8 KiB out';
-      series.push({ name: `library, ${what}`, color: COLORS[workload], points: rows.map((r) => [r.connections, r.node.checkpointRestore]) });
-      series.push({ name: `C reference, ${what}`, color: COLORS[workload], dashed: true, points: rows.map((r) => [r.connections, r.c.checkpointRestore]) });
+      series.push({ name: `library, ${what}`, color: COLORS[workload], points: rows.map((r) => [r.connections, r.cpu.node.checkpointRestore]) });
+      series.push({ name: `C reference, ${what}`, color: COLORS[workload], dashed: true, points: rows.map((r) => [r.connections, r.cpu.c.checkpointRestore]) });
     }
-    charts.push({ title: 'checkpoint + restore, per socket', yLabel: 'µs per socket', series });
+    charts.push({ title: 'checkpoint + restore, per socket', yLabel: 'CPU µs per socket', series });
   }
   if (result.host && result.host.results.length > 0) {
     const rows = [...result.host.results].sort((a, b) => a.connections - b.connections);

@@ -4,9 +4,10 @@
  * acknowledged, so checkpoint peeks and restore refills both repair queues).
  *
  * In "queued" the peer goes silent behind a drop-all filter once its 4 KiB are acknowledged:
- * the measured side's 8 KiB then stay unacknowledged, and nothing the peer sends can reach the
- * measured 4-tuple between release and restore (where it would draw an RST). The peer lifts its
- * filter to verify; the restored side retransmits.
+ * the measured side's 8 KiB then stay unacknowledged, and the peer cannot answer a frozen
+ * source's retransmission after that source was released (the answer would meet no socket and
+ * draw an RST). The driver has the peer lift its filter once every source is released and
+ * before the restore; the restored side then retransmits and the peer acknowledges.
  */
 import type net from 'node:net';
 import { lowlevel } from 'tcp-repair';

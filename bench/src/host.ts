@@ -1,0 +1,137 @@
+/**
+ * One host-to-host measurement: the test hosts (network namespaces client, host-a, host-b, as
+ * `tcp-repair demo` builds them, 198.18.0.0/15 and fd00::/8 only), N live client connections
+ * to a service on host-a, every one of them moved to host-b mid-traffic together with the
+ * service address, then each connection's bytes checked and every host's RST counter read.
+ */
+import type { ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { createTopology, type Topology } from '../../dist/esm/topology/index.js';
+import { killChildren } from '../../dist/esm/topology/cleanup.js';
+import { nextMessage } from './ipc.js';
+import { forkIn } from './netns.js';
+import type { ClientConnectionResult } from './host-client.js';
+
+const SERVICE_PORT = 7000;
+const CONTROL_PORT = 7100;
+
+export interface HostSample {
+  connections: number;
+  moved: number;
+  stayed: string[];
+  error?: string;
+  /** migrate()'s phases (ms). */
+  timings: Record<string, number>;
+  /** ip addr del/add and the announcements, as the topology measured them (ms). */
+  addressMoveMs: number;
+  imageBytes: number;
+  payloadBytes: number;
+  /** The freeze on the clients' clock (wall-clock ms). */
+  freeze: { start: number; end: number };
+  results: ClientConnectionResult[];
+  /** RSTs each host's stack sent during the run (TcpOutRsts). */
+  resets: Record<string, number>;
+  intervalMs: number;
+}
+
+interface MigrationReport {
+  startedAt: number;
+  moved: number;
+  stayed: string[];
+  timings: Record<string, number>;
+  imageBytes: number;
+  payloadBytes: number;
+  error?: string;
+}
+
+export interface HostOptions {
+  /** Request interval of each request/response connection (ms). */
+  intervalMs: number;
+  streams: number;
+  streamBytes: number;
+  ipv6: boolean;
+  progress: (text: string) => void;
+}
+
+/** Spread requests so the whole client sends about this many per second, however many connections. */
+export function requestInterval(connections: number): number {
+  return Math.max(20, Math.round(connections / 2));
+}
+
+async function countAllResets(topology: Topology): Promise<Record<string, number>> {
+  const roles = ['client', 'host-a', 'host-b'] as const;
+  const counts = await Promise.all(roles.map((role) => topology.countResets(role)));
+  return Object.fromEntries(roles.map((role, i) => [role, counts[i]!]));
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+export async function measureHostOnce(connections: number, options: HostOptions): Promise<HostSample> {
+  const topology = await createTopology({ prefix: 'bench', ipv6: options.ipv6 });
+  const children: ChildProcess[] = [];
+  const timeoutMs = 60_000 + connections * 10;
+  try {
+    const key = randomBytes(32).toString('hex');
+    const listen = [topology.service.ipv4, ...(topology.service.ipv6 ? [topology.service.ipv6] : [])];
+    const config = JSON.stringify({ listen, port: SERVICE_PORT, control: { host: topology.hostB.underlay.ipv4, port: CONTROL_PORT }, key });
+    const hostB = forkIn(topology.hostB.ns, 'host-service', ['b', config]);
+    children.push(hostB);
+    hostB.on('message', (m: { log?: string }) => m.log && process.stderr.write(`host-b: ${m.log}\n`));
+    await nextMessage(hostB, 'ready', 'host-b receiver', timeoutMs);
+    const hostA = forkIn(topology.hostA.ns, 'host-service', ['a', config]);
+    children.push(hostA);
+    await nextMessage(hostA, 'ready', 'host-a service', timeoutMs);
+    options.progress(`host-to-host: N=${connections}, connecting the clients…`);
+    const client = forkIn(topology.client.ns, 'host-client', [
+      JSON.stringify({ addresses: listen, port: SERVICE_PORT, connections, streams: options.streams, streamBytes: options.streamBytes, intervalMs: options.intervalMs }),
+    ]);
+    children.push(client);
+    await nextMessage(client, 'connected', 'clients', timeoutMs);
+    const resetsBefore = await countAllResets(topology);
+    // Traffic on host-a first: every request/response connection has asked at least once.
+    await sleep(Math.max(1000, options.intervalMs + 500));
+
+    options.progress(`host-to-host: N=${connections}, moving every connection…`);
+    let addressMoveMs = 0;
+    hostA.on('message', (m: { handover?: boolean }) => {
+      if (!m.handover) return;
+      topology.moveServiceAddress('host-a', 'host-b').then(
+        (move) => {
+          addressMoveMs = move.total;
+          hostA.send({ handoverDone: true });
+        },
+        (error: Error) => hostA.send({ handoverFailed: error.message }),
+      );
+    });
+    hostA.send({ migrate: true });
+    const report = await nextMessage<MigrationReport>(hostA, 'report', 'migration', timeoutMs);
+    // migrate() froze the first socket once its control channel was up, and the freeze ended
+    // when activation was confirmed.
+    const start = report.startedAt + (report.timings.connect ?? 0);
+    const freeze = { start, end: start + (report.timings.frozen ?? 0) };
+
+    options.progress(`host-to-host: N=${connections}, traffic on host-b…`);
+    // Every request/response connection asks at least once more, now served by host-b.
+    await sleep(Math.max(1000, options.intervalMs + 1000));
+    client.send({ finish: { freeze } });
+    const results = await nextMessage<ClientConnectionResult[]>(client, 'results', 'client results', timeoutMs);
+    const resetsAfter = await countAllResets(topology);
+    return {
+      connections,
+      moved: report.moved,
+      stayed: report.stayed,
+      ...(report.error ? { error: report.error } : {}),
+      timings: report.timings,
+      addressMoveMs,
+      imageBytes: report.imageBytes,
+      payloadBytes: report.payloadBytes,
+      freeze,
+      results,
+      resets: Object.fromEntries(Object.entries(resetsAfter).map(([host, n]) => [host, n - (resetsBefore[host] ?? 0)])),
+      intervalMs: options.intervalMs,
+    };
+  } finally {
+    killChildren(children);
+    topology.destroy();
+  }
+}
