@@ -1,7 +1,7 @@
 /**
  * The clients of the host-to-host bench, run inside the client namespace: many connections to
- * the service address speaking the demo's protocol. A few stream (every byte echoed, sha256 of
- * both directions compared); the rest are request/response connections that send one request
+ * the service address speaking the demo's protocol. A few stream until told to finish (16 KiB
+ * every 10 ms, every byte echoed, sha256 of both directions compared); the rest are request/response connections that send one request
  * every `intervalMs` (each starting at a random phase, so requests are spread in time) and keep
  * each request's send and answer times. Told where the freeze was, the client tells apart the
  * connections that had a request in flight during it from those that were idle.
@@ -85,7 +85,7 @@ async function streamConnection(address: string): Promise<Finisher> {
     if (receivedBytes === sentBytes) lastArrival = wallClock(); // nothing was outstanding
     sentBytes += chunk.length;
     socket.write(chunk);
-  }, 2);
+  }, 10);
   return async () => {
     clearInterval(pump);
     const deadline = Date.now() + 30_000;
@@ -180,8 +180,8 @@ async function main(): Promise<void> {
     finishing = true;
     const { freeze } = message.finish;
     void Promise.all(finishers.map((finish) => finish(freeze))).then((results) => {
-      send({ results });
-      process.exit(0);
+      // Exit only once the (large) message is out.
+      process.send?.({ results }, () => process.exit(0));
     });
   });
 }

@@ -5,7 +5,7 @@
  * driver can place the freeze on the clients' timeline.
  *   argv: a|b <json config>
  *   a: { migrate: true } → (asks { handover: true }, gets { handoverDone } | { handoverFailed })
- *      → { report }
+ *      → { report };  both: { cpu: true } → { cpuMs }, { stop: true } → exit
  */
 import net from 'node:net';
 import { createReceiver, migrate } from 'tcp-repair';
@@ -42,6 +42,7 @@ async function hostA(): Promise<void> {
     ),
   );
   process.on('message', (message: { migrate?: boolean; handoverDone?: boolean; handoverFailed?: string }) => {
+    if (isStop(message)) process.exit(0);
     if (message.handoverDone || message.handoverFailed !== undefined) {
       handoverWaiter?.(message.handoverFailed);
       return;
@@ -81,7 +82,23 @@ async function hostB(): Promise<void> {
   });
   receiver.on('sessionError', (error: Error) => send({ log: `receiver session: ${error.message}` }));
   await receiver.listen();
+  process.on('message', (message: unknown) => {
+    if (isStop(message)) process.exit(0);
+  });
 }
+
+/** { stop: true }: exit normally (a CPU profile, if asked for, is written then). */
+function isStop(message: unknown): boolean {
+  return (message as { stop?: boolean }).stop === true;
+}
+
+/** { cpu: true } → { cpuMs }: the process's CPU time so far, so the driver can tell what the move cost. */
+process.on('message', (message: { cpu?: boolean }) => {
+  if (message.cpu) {
+    const used = process.cpuUsage();
+    send({ cpuMs: (used.user + used.system) / 1000 });
+  }
+});
 
 (role === 'a' ? hostA() : hostB()).then(
   () => send({ ready: true }),

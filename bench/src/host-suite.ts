@@ -32,7 +32,11 @@ export interface HostRunSummary {
   failed: number;
   failures: string[];
   resets: Record<string, number>;
+  resetsDuringMove: Record<string, number>;
   imageOverheadBytes: number;
+  /** CPU µs per connection each host spent on the move (start of migrate() to its report). */
+  cpuUsPerConnection: Record<string, number>;
+  loadAverage: number;
 }
 
 export interface HostResult {
@@ -52,6 +56,8 @@ export interface HostResult {
   failed: number;
   resets: number;
   imageOverheadBytes: number;
+  /** CPU µs per connection on each host (medians). */
+  cpuUsPerConnection: Record<string, number>;
   perRun: HostRunSummary[];
 }
 
@@ -80,6 +86,9 @@ export function summarise(sample: HostSample): HostRunSummary {
     failed: failed.length,
     failures: failed.slice(0, 3).map((r) => `${r.kind}: ${r.error}`),
     resets: sample.resets,
+    resetsDuringMove: sample.resetsDuringMove,
+    cpuUsPerConnection: Object.fromEntries(Object.entries(sample.cpuMs).map(([host, ms]) => [host, round((ms * 1000) / sample.connections, 1)])),
+    loadAverage: sample.loadAverage,
     imageOverheadBytes: sample.moved > 0 ? round((sample.imageBytes - sample.payloadBytes) / sample.moved, 0) : 0,
   };
 }
@@ -90,8 +99,9 @@ function medianSpread(spreads: Array<Spread | null>): Spread | null {
   return { p50: median(present.map((s) => s.p50)), p99: median(present.map((s) => s.p99)), max: median(present.map((s) => s.max)) };
 }
 
+/** A few echo streams, busy through the move (one in ten connections, at most ten). */
 export function streamsFor(connections: number): number {
-  return Math.min(connections, 10);
+  return Math.min(10, Math.floor(connections / 10));
 }
 
 export async function runHostSuite(plan: HostPlan, progress: (text: string) => void): Promise<HostResult[]> {
@@ -101,7 +111,7 @@ export async function runHostSuite(plan: HostPlan, progress: (text: string) => v
     const intervalMs = requestInterval(connections);
     for (let r = 0; r < plan.runs[connections]!; r++) {
       progress(`host-to-host: N=${connections}, run ${r + 1}/${plan.runs[connections]}`);
-      const sample = await measureHostOnce(connections, { intervalMs, streams: streamsFor(connections), streamBytes: 2 * 1024 * 1024, ipv6: plan.ipv6, progress });
+      const sample = await measureHostOnce(connections, { intervalMs, streams: streamsFor(connections), streamBytes: 256 * 1024 * 1024, ipv6: plan.ipv6, progress });
       runs.push(summarise(sample));
     }
     const phaseNames = Object.keys(runs[0]!.timings);
@@ -120,6 +130,10 @@ export async function runHostSuite(plan: HostPlan, progress: (text: string) => v
       failed: runs.reduce((n, x) => n + x.failed, 0),
       resets: runs.reduce((n, x) => n + Object.values(x.resets).reduce((a, b) => a + b, 0), 0),
       imageOverheadBytes: median(runs.map((x) => x.imageOverheadBytes)),
+      cpuUsPerConnection: {
+        'host-a': round(median(runs.map((x) => x.cpuUsPerConnection['host-a']!)), 1),
+        'host-b': round(median(runs.map((x) => x.cpuUsPerConnection['host-b']!)), 1),
+      },
       perRun: runs,
     });
   }

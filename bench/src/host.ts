@@ -6,6 +6,7 @@
  */
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import os from 'node:os';
 import { createTopology, type Topology } from '../../dist/esm/topology/index.js';
 import { killChildren } from '../../dist/esm/topology/cleanup.js';
 import { nextMessage } from './ipc.js';
@@ -29,9 +30,15 @@ export interface HostSample {
   /** The freeze on the clients' clock (wall-clock ms). */
   freeze: { start: number; end: number };
   results: ClientConnectionResult[];
-  /** RSTs each host's stack sent during the run (TcpOutRsts). */
+  /** RSTs each host's stack sent during the run (TcpOutRsts), clients' close included. */
   resets: Record<string, number>;
+  /** The same, counted before the clients finish (move and traffic after it only). */
+  resetsDuringMove: Record<string, number>;
   intervalMs: number;
+  /** CPU time each service process used from the start of migrate() to its report (ms). */
+  cpuMs: Record<'host-a' | 'host-b', number>;
+  /** The machine's 1-minute load average after the move (other work skews wall-clock figures). */
+  loadAverage: number;
 }
 
 interface MigrationReport {
@@ -53,9 +60,12 @@ export interface HostOptions {
   progress: (text: string) => void;
 }
 
-/** Spread requests so the whole client sends about this many per second, however many connections. */
+/**
+ * Each request/response connection asks once per interval: at least a second, so that most are
+ * idle through a freeze and some are caught in it, and at most 2000 requests a second in all.
+ */
 export function requestInterval(connections: number): number {
-  return Math.max(20, Math.round(connections / 2));
+  return Math.max(1000, Math.round(connections / 2));
 }
 
 async function countAllResets(topology: Topology): Promise<Record<string, number>> {
@@ -64,7 +74,31 @@ async function countAllResets(topology: Topology): Promise<Record<string, number
   return Object.fromEntries(roles.map((role, i) => [role, counts[i]!]));
 }
 
+function cpuOf(child: ChildProcess): Promise<number> {
+  const answer = nextMessage<number>(child, 'cpuMs', 'CPU time', 10_000);
+  child.send({ cpu: true });
+  return answer;
+}
+
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Lets the services exit on their own (and write their CPU profiles), killing them after 5 s. */
+async function stopGracefully(children: ChildProcess[]): Promise<void> {
+  await Promise.all(
+    children.map(
+      (child) =>
+        new Promise<void>((resolve) => {
+          if (child.exitCode !== null || child.signalCode !== null) return resolve();
+          const timer = setTimeout(() => resolve(), 5000);
+          child.once('exit', () => {
+            clearTimeout(timer);
+            resolve();
+          });
+          child.send({ stop: true });
+        }),
+    ),
+  );
+}
 
 export async function measureHostOnce(connections: number, options: HostOptions): Promise<HostSample> {
   const topology = await createTopology({ prefix: 'bench', ipv6: options.ipv6 });
@@ -103,8 +137,10 @@ export async function measureHostOnce(connections: number, options: HostOptions)
         (error: Error) => hostA.send({ handoverFailed: error.message }),
       );
     });
+    const cpuBefore = await Promise.all([hostA, hostB].map((child) => cpuOf(child)));
     hostA.send({ migrate: true });
     const report = await nextMessage<MigrationReport>(hostA, 'report', 'migration', timeoutMs);
+    const cpuAfter = await Promise.all([hostA, hostB].map((child) => cpuOf(child)));
     // migrate() froze the first socket once its control channel was up, and the freeze ended
     // when activation was confirmed.
     const start = report.startedAt + (report.timings.connect ?? 0);
@@ -113,9 +149,11 @@ export async function measureHostOnce(connections: number, options: HostOptions)
     options.progress(`host-to-host: N=${connections}, traffic on host-b…`);
     // Every request/response connection asks at least once more, now served by host-b.
     await sleep(Math.max(1000, options.intervalMs + 1000));
+    const resetsBeforeFinish = await countAllResets(topology);
     client.send({ finish: { freeze } });
     const results = await nextMessage<ClientConnectionResult[]>(client, 'results', 'client results', timeoutMs);
     const resetsAfter = await countAllResets(topology);
+    await stopGracefully([hostA, hostB]);
     return {
       connections,
       moved: report.moved,
@@ -128,7 +166,10 @@ export async function measureHostOnce(connections: number, options: HostOptions)
       freeze,
       results,
       resets: Object.fromEntries(Object.entries(resetsAfter).map(([host, n]) => [host, n - (resetsBefore[host] ?? 0)])),
+      resetsDuringMove: Object.fromEntries(Object.entries(resetsBeforeFinish).map(([host, n]) => [host, n - (resetsBefore[host] ?? 0)])),
       intervalMs: options.intervalMs,
+      cpuMs: { 'host-a': cpuAfter[0]! - cpuBefore[0]!, 'host-b': cpuAfter[1]! - cpuBefore[1]! },
+      loadAverage: os.loadavg()[0]!,
     };
   } finally {
     killChildren(children);

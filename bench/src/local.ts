@@ -3,7 +3,7 @@
  * measured alternately in the same bench run. Each measurement gets a fresh network namespace,
  * a fresh measured process and a fresh peer process holding the other ends.
  */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, type ChildProcess } from 'node:child_process';
 import { LineReader } from './lines.js';
 import { nextLine, nextMessage } from './ipc.js';
 import { Namespace } from './netns.js';
@@ -40,6 +40,18 @@ export interface LocalOptions {
   referenceBinary: string;
   /** Per-step timing in the C reference (adds clock reads around every call). */
   steps?: boolean;
+}
+
+/** Waits for a child to exit on its own (so that a CPU profile gets written), up to `ms`. */
+function exited(child: ChildProcess, ms: number): Promise<void> {
+  return new Promise((resolve) => {
+    if (child.exitCode !== null || child.signalCode !== null) return resolve();
+    const timer = setTimeout(resolve, ms);
+    child.once('exit', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
 }
 
 function timeoutFor(connections: number): number {
@@ -82,6 +94,7 @@ export async function measureOnce(impl: Implementation, connections: number, wor
       throw new Error(`${impl}: ${connections - verified.ok - verified.pending} of ${connections} connections broken after restore (${verified.broken.join('; ')})`);
     }
     measured.stdin!.end();
+    await exited(measured, 5000);
     return { ...result, verified: verified.ok, pending: verified.pending };
   } finally {
     ns.destroy();

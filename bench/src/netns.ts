@@ -46,11 +46,17 @@ export class Namespace {
   }
 }
 
-/** A Node script of dist/bench inside namespace `ns` (through `ip netns exec`), with IPC. */
+/**
+ * A Node script of dist/bench inside namespace `ns` (through `ip netns exec`), with IPC. With
+ * TCP_REPAIR_BENCH_PROFILE=DIR (`npm run bench -- --profile DIR`) it writes a CPU profile there
+ * when it exits normally.
+ */
 export function forkIn(ns: string, script: string, args: string[] = [], execArgv: string[] = []): ChildProcess {
+  const profileDir = process.env.TCP_REPAIR_BENCH_PROFILE;
+  const profile = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`, `--cpu-prof-name=${script}${args[0] && args[0].length < 8 ? '-' + args[0] : ''}-${Date.now()}.cpuprofile`] : [];
   const child = fork(benchScript(script), args, {
     execPath: 'ip',
-    execArgv: ['netns', 'exec', ns, process.execPath, ...execArgv],
+    execArgv: ['netns', 'exec', ns, process.execPath, ...profile, ...execArgv],
     stdio: ['pipe', 'pipe', 'inherit', 'ipc'],
   });
   registerChild(child);

@@ -10,6 +10,7 @@
  *   --out DIR            where results go (default bench/results)
  *   --docs               also write the plot to docs/bench.svg
  *   --steps              also run the C reference once with per-call timing and print it
+ *   --profile DIR        write CPU profiles (.cpuprofile) of the Node processes measured to DIR
  *   --syscalls           instead of measuring, check (with strace) that the C reference makes the
  *                        same kernel calls as the library
  */
@@ -40,6 +41,7 @@ const { values } = parseArgs({
     docs: { type: 'boolean', default: false },
     steps: { type: 'boolean', default: false },
     syscalls: { type: 'boolean', default: false },
+    profile: { type: 'string' },
   },
 });
 
@@ -71,6 +73,10 @@ function buildReference(): string {
 async function main(): Promise<void> {
   if (process.getuid?.() !== 0) throw new Error('the bench needs root (network namespaces, TCP_REPAIR)');
   const quick = values.quick === true;
+  if (values.profile) {
+    mkdirSync(values.profile, { recursive: true });
+    process.env.TCP_REPAIR_BENCH_PROFILE = path.resolve(values.profile);
+  }
   const only = values.only;
   const connections = values.connections
     ? values.connections.split(',').map(Number)
