@@ -116,4 +116,22 @@ bool ArgUint32(const Napi::CallbackInfo& info, size_t i, const char* name, uint3
   return true;
 }
 
+bool ArgTypedArray(const Napi::CallbackInfo& info, size_t i, napi_typedarray_type type, const char* name, void** data,
+                   size_t* length) {
+  static const char* const kNames[] = {"Int8Array",    "Uint8Array",    "Uint8ClampedArray", "Int16Array",
+                                       "Uint16Array",  "Int32Array",    "Uint32Array",       "Float32Array",
+                                       "Float64Array", "BigInt64Array", "BigUint64Array"};
+  napi_typedarray_type actual;
+  napi_value buffer;
+  size_t offset;
+  if (info.Length() <= i ||
+      napi_get_typedarray_info(info.Env(), info[i], &actual, length, data, &buffer, &offset) != napi_ok ||
+      actual != type) {
+    const char* expected = static_cast<size_t>(type) < sizeof(kNames) / sizeof(kNames[0]) ? kNames[type] : "typed array";
+    Napi::TypeError::New(info.Env(), std::string(name) + " must be a " + expected).ThrowAsJavaScriptException();
+    return false;
+  }
+  return true;
+}
+
 }  // namespace tcprepair

@@ -14,4 +14,9 @@ bool ArgFd(const Napi::CallbackInfo& info, size_t i, int* out);
 bool ArgInt(const Napi::CallbackInfo& info, size_t i, const char* name, int64_t min, int64_t max, int64_t* out);
 bool ArgUint32(const Napi::CallbackInfo& info, size_t i, const char* name, uint32_t* out);
 
+// A typed-array argument of the given element type: its first element and element count, from
+// a single napi_get_typedarray_info (the hot-path functions take their data this way).
+bool ArgTypedArray(const Napi::CallbackInfo& info, size_t i, napi_typedarray_type type, const char* name, void** data,
+                   size_t* length);
+
 }  // namespace tcprepair

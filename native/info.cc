@@ -66,15 +66,11 @@ Napi::Value GetTcpInfo(const Napi::CallbackInfo& info) {
 // three fields and cannot afford fifty object properties (TypeScript reads the offsets).
 Napi::Value GetTcpInfoBytes(const Napi::CallbackInfo& info) {
   int fd;
-  if (!ArgFd(info, 0, &fd)) return {};
-  if (info.Length() < 2 || !info[1].IsTypedArray() ||
-      info[1].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
-    Napi::TypeError::New(info.Env(), "out must be a Uint8Array").ThrowAsJavaScriptException();
-    return {};
-  }
-  Napi::Uint8Array out = info[1].As<Napi::Uint8Array>();
-  socklen_t len = static_cast<socklen_t>(out.ByteLength());
-  if (getsockopt(fd, SOL_TCP, TCP_INFO, out.Data(), &len) != 0) {
+  void* out;
+  size_t length;
+  if (!ArgFd(info, 0, &fd) || !ArgTypedArray(info, 1, napi_uint8_array, "out", &out, &length)) return {};
+  socklen_t len = static_cast<socklen_t>(length);
+  if (getsockopt(fd, SOL_TCP, TCP_INFO, out, &len) != 0) {
     ThrowErrno(info.Env(), errno, "getsockopt(TCP_INFO)", fd);
     return {};
   }

@@ -101,10 +101,6 @@ Napi::Value SetIntOption(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-bool IsInt32Array(const Napi::Value& v) {
-  return v.IsTypedArray() && v.As<Napi::TypedArray>().TypedArrayType() == napi_int32_array;
-}
-
 // The bulk forms below serve the checkpoint and restore hot paths: one native call runs a list
 // of getsockopt (or setsockopt) calls, in the order TypeScript gave, and stops at the first
 // failure with the same error a single call would raise. They decide nothing themselves.
@@ -112,16 +108,15 @@ bool IsInt32Array(const Napi::Value& v) {
 // getIntOptions(fd, spec: Int32Array [level, name, level, name, ...], out: Int32Array)
 Napi::Value GetIntOptions(const Napi::CallbackInfo& info) {
   int fd;
-  if (!ArgFd(info, 0, &fd)) return {};
-  Napi::Env env = info.Env();
-  if (info.Length() < 3 || !IsInt32Array(info[1]) || !IsInt32Array(info[2])) {
-    Napi::TypeError::New(env, "spec and out must be Int32Arrays").ThrowAsJavaScriptException();
+  int32_t *spec, *out;
+  size_t specLength, outLength;
+  if (!ArgFd(info, 0, &fd) ||
+      !ArgTypedArray(info, 1, napi_int32_array, "spec", reinterpret_cast<void**>(&spec), &specLength) ||
+      !ArgTypedArray(info, 2, napi_int32_array, "out", reinterpret_cast<void**>(&out), &outLength))
     return {};
-  }
-  Napi::Int32Array spec = info[1].As<Napi::Int32Array>();
-  Napi::Int32Array out = info[2].As<Napi::Int32Array>();
-  size_t count = spec.ElementLength() / 2;
-  if (spec.ElementLength() % 2 != 0 || out.ElementLength() < count) {
+  Napi::Env env = info.Env();
+  size_t count = specLength / 2;
+  if (specLength % 2 != 0 || outLength < count) {
     Napi::TypeError::New(env, "spec must hold (level, name) pairs and out one slot per pair").ThrowAsJavaScriptException();
     return {};
   }
@@ -142,21 +137,18 @@ Napi::Value GetIntOptions(const Napi::CallbackInfo& info) {
   return env.Undefined();
 }
 
-// setIntOptions(fd, spec: Int32Array [level, name, value, level, name, value, ...])
+// setIntOptions(fd, spec: Int32Array [level, name, value, ...], count): the first `count` triples.
 Napi::Value SetIntOptions(const Napi::CallbackInfo& info) {
   int fd;
-  if (!ArgFd(info, 0, &fd)) return {};
+  int32_t* spec;
+  size_t specLength;
+  int64_t count;
+  if (!ArgFd(info, 0, &fd) ||
+      !ArgTypedArray(info, 1, napi_int32_array, "spec", reinterpret_cast<void**>(&spec), &specLength) ||
+      !ArgInt(info, 2, "count", 0, static_cast<int64_t>(specLength / 3), &count))
+    return {};
   Napi::Env env = info.Env();
-  if (info.Length() < 2 || !IsInt32Array(info[1])) {
-    Napi::TypeError::New(env, "spec must be an Int32Array").ThrowAsJavaScriptException();
-    return {};
-  }
-  Napi::Int32Array spec = info[1].As<Napi::Int32Array>();
-  if (spec.ElementLength() % 3 != 0) {
-    Napi::TypeError::New(env, "spec must hold (level, name, value) triples").ThrowAsJavaScriptException();
-    return {};
-  }
-  for (size_t i = 0; i < spec.ElementLength(); i += 3) {
+  for (int64_t i = 0; i < count * 3; i += 3) {
     const IntOption* o = LookupOption(spec[i], spec[i + 1]);
     if (o == nullptr) {
       ThrowUnsupported(env, spec[i], spec[i + 1]);

@@ -59,14 +59,15 @@ Napi::Value PeekQueue(const Napi::CallbackInfo& info) {
 // getQueueSizes(fd, out: Int32Array[3]) -> SIOCINQ, SIOCOUTQ, SIOCOUTQNSD in one call.
 Napi::Value GetQueueSizes(const Napi::CallbackInfo& info) {
   int fd;
-  if (!ArgFd(info, 0, &fd)) return {};
-  if (info.Length() < 2 || !info[1].IsTypedArray() ||
-      info[1].As<Napi::TypedArray>().TypedArrayType() != napi_int32_array ||
-      info[1].As<Napi::Int32Array>().ElementLength() < 3) {
-    Napi::TypeError::New(info.Env(), "out must be an Int32Array of 3").ThrowAsJavaScriptException();
+  int32_t* out;
+  size_t length;
+  if (!ArgFd(info, 0, &fd) ||
+      !ArgTypedArray(info, 1, napi_int32_array, "out", reinterpret_cast<void**>(&out), &length))
+    return {};
+  if (length < 3) {
+    Napi::TypeError::New(info.Env(), "out must hold 3 slots").ThrowAsJavaScriptException();
     return {};
   }
-  Napi::Int32Array out = info[1].As<Napi::Int32Array>();
   const struct { unsigned long request; const char* syscall; } ioctls[] = {
       {SIOCINQ, "ioctl(SIOCINQ)"}, {SIOCOUTQ, "ioctl(SIOCOUTQ)"}, {SIOCOUTQNSD, "ioctl(SIOCOUTQNSD)"}};
   for (size_t i = 0; i < 3; i++) {
@@ -80,29 +81,28 @@ Napi::Value GetQueueSizes(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-// peekQueueInto(fd, into: Uint8Array) -> bytes copied: peekQueue into a buffer the caller owns
-// (one allocation for both queues of a checkpoint instead of one per queue).
+// peekQueueInto(fd, into: Uint8Array, offset, length) -> bytes copied: peekQueue into a buffer
+// the caller owns (one allocation for both queues of a checkpoint instead of one per queue).
 Napi::Value PeekQueueInto(const Napi::CallbackInfo& info) {
   int fd;
-  if (!ArgFd(info, 0, &fd)) return {};
-  if (info.Length() < 2 || !info[1].IsTypedArray() ||
-      info[1].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array) {
-    Napi::TypeError::New(info.Env(), "into must be a Uint8Array").ThrowAsJavaScriptException();
+  uint8_t* into;
+  size_t size;
+  int64_t offset, length;
+  if (!ArgFd(info, 0, &fd) || !ArgTypedArray(info, 1, napi_uint8_array, "into", reinterpret_cast<void**>(&into), &size) ||
+      !ArgInt(info, 2, "offset", 0, static_cast<int64_t>(size), &offset) ||
+      !ArgInt(info, 3, "length", 0, static_cast<int64_t>(size) - offset, &length))
     return {};
-  }
-  Napi::Uint8Array into = info[1].As<Napi::Uint8Array>();
-  size_t length = into.ByteLength();
   if (length == 0) return Napi::Number::New(info.Env(), 0);
   ssize_t got;
   do {
-    got = recv(fd, into.Data(), length, MSG_PEEK | MSG_DONTWAIT);
+    got = recv(fd, into + offset, static_cast<size_t>(length), MSG_PEEK | MSG_DONTWAIT);
   } while (got < 0 && errno == EINTR);
   if (got < 0) {
     ThrowErrno(info.Env(), errno, "recv(MSG_PEEK)", fd);
     return {};
   }
   // As in peekQueue: the send-queue peek may report more than it copied.
-  if (static_cast<size_t>(got) > length) got = static_cast<ssize_t>(length);
+  if (got > length) got = static_cast<ssize_t>(length);
   return Napi::Number::New(info.Env(), static_cast<double>(got));
 }
 

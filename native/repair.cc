@@ -206,29 +206,30 @@ Napi::Value SetTimestamp(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-bool IsUint32Array(const Napi::Value& v, size_t minLength) {
-  return v.IsTypedArray() && v.As<Napi::TypedArray>().TypedArrayType() == napi_uint32_array &&
-         v.As<Napi::Uint32Array>().ElementLength() >= minLength;
-}
-
 // Typed-array forms of the window and options calls, for the checkpoint and restore hot paths:
 // the same single getsockopt/setsockopt, without building or reading a JavaScript object.
+
+bool ArgWindowWords(const Napi::CallbackInfo& info, uint32_t** words) {
+  size_t length;
+  if (!ArgTypedArray(info, 1, napi_uint32_array, "window", reinterpret_cast<void**>(words), &length)) return false;
+  if (length < 5) {
+    Napi::TypeError::New(info.Env(), "window must hold 5 words").ThrowAsJavaScriptException();
+    return false;
+  }
+  return true;
+}
 
 // getRepairWindowInto(fd, out: Uint32Array[5]) -> snd_wl1, snd_wnd, max_window, rcv_wnd, rcv_wup
 Napi::Value GetRepairWindowInto(const Napi::CallbackInfo& info) {
   int fd;
-  if (!ArgFd(info, 0, &fd)) return {};
-  if (info.Length() < 2 || !IsUint32Array(info[1], 5)) {
-    Napi::TypeError::New(info.Env(), "out must be a Uint32Array of 5").ThrowAsJavaScriptException();
-    return {};
-  }
+  uint32_t* out;
+  if (!ArgFd(info, 0, &fd) || !ArgWindowWords(info, &out)) return {};
   RepairWindow w{};
   socklen_t len = sizeof(w);
   if (getsockopt(fd, SOL_TCP, TCP_REPAIR_WINDOW, &w, &len) != 0) {
     ThrowErrno(info.Env(), errno, "getsockopt(TCP_REPAIR_WINDOW)", fd);
     return {};
   }
-  Napi::Uint32Array out = info[1].As<Napi::Uint32Array>();
   out[0] = w.snd_wl1;
   out[1] = w.snd_wnd;
   out[2] = w.max_window;
@@ -240,31 +241,28 @@ Napi::Value GetRepairWindowInto(const Napi::CallbackInfo& info) {
 // setRepairWindowFrom(fd, window: Uint32Array[5]) in the order above.
 Napi::Value SetRepairWindowFrom(const Napi::CallbackInfo& info) {
   int fd;
-  if (!ArgFd(info, 0, &fd)) return {};
-  if (info.Length() < 2 || !IsUint32Array(info[1], 5)) {
-    Napi::TypeError::New(info.Env(), "window must be a Uint32Array of 5").ThrowAsJavaScriptException();
-    return {};
-  }
-  Napi::Uint32Array in = info[1].As<Napi::Uint32Array>();
+  uint32_t* in;
+  if (!ArgFd(info, 0, &fd) || !ArgWindowWords(info, &in)) return {};
   RepairWindow w{in[0], in[1], in[2], in[3], in[4]};
   if (setsockopt(fd, SOL_TCP, TCP_REPAIR_WINDOW, &w, sizeof(w)) != 0)
     ThrowErrno(info.Env(), errno, "setsockopt(TCP_REPAIR_WINDOW)", fd);
   return info.Env().Undefined();
 }
 
-// setRepairOptionsRaw(fd, pairs: Uint32Array [code, value, ...]): the kernel's own
-// tcp_repair_opt array (u32 code, u32 value), passed through; the kernel checks the codes.
+// setRepairOptionsRaw(fd, pairs: Uint32Array [code, value, ...], count): the first `count`
+// pairs as the kernel's own tcp_repair_opt array (u32 code, u32 value), passed through; the
+// kernel checks the codes.
 Napi::Value SetRepairOptionsRaw(const Napi::CallbackInfo& info) {
   int fd;
-  if (!ArgFd(info, 0, &fd)) return {};
-  if (info.Length() < 2 || !IsUint32Array(info[1], 0) || info[1].As<Napi::Uint32Array>().ElementLength() % 2 != 0) {
-    Napi::TypeError::New(info.Env(), "options must be a Uint32Array of (code, value) pairs").ThrowAsJavaScriptException();
+  uint32_t* pairs;
+  size_t length;
+  int64_t count;
+  if (!ArgFd(info, 0, &fd) ||
+      !ArgTypedArray(info, 1, napi_uint32_array, "options", reinterpret_cast<void**>(&pairs), &length) ||
+      !ArgInt(info, 2, "count", 0, static_cast<int64_t>(length / 2), &count))
     return {};
-  }
   static_assert(sizeof(tcp_repair_opt) == 2 * sizeof(uint32_t), "tcp_repair_opt is two u32");
-  Napi::Uint32Array pairs = info[1].As<Napi::Uint32Array>();
-  if (pairs.ElementLength() > 0 &&
-      setsockopt(fd, SOL_TCP, TCP_REPAIR_OPTIONS, pairs.Data(), pairs.ElementLength() * sizeof(uint32_t)) != 0)
+  if (count > 0 && setsockopt(fd, SOL_TCP, TCP_REPAIR_OPTIONS, pairs, count * sizeof(tcp_repair_opt)) != 0)
     ThrowErrno(info.Env(), errno, "setsockopt(TCP_REPAIR_OPTIONS)", fd);
   return info.Env().Undefined();
 }

@@ -187,11 +187,12 @@ Napi::Value GetPeerName(const Napi::CallbackInfo& info) { return Name(info, true
 // The hot-path form: the address as text, the port written to out[0] (no object to build).
 Napi::Value NameText(const Napi::CallbackInfo& info, bool peer) {
   int fd;
-  if (!ArgFd(info, 0, &fd)) return {};
-  if (info.Length() < 2 || !info[1].IsTypedArray() ||
-      info[1].As<Napi::TypedArray>().TypedArrayType() != napi_int32_array ||
-      info[1].As<Napi::Int32Array>().ElementLength() < 1) {
-    Napi::TypeError::New(info.Env(), "out must be an Int32Array").ThrowAsJavaScriptException();
+  int32_t* port;
+  size_t length;
+  if (!ArgFd(info, 0, &fd) || !ArgTypedArray(info, 1, napi_int32_array, "port", reinterpret_cast<void**>(&port), &length))
+    return {};
+  if (length < 1) {
+    Napi::TypeError::New(info.Env(), "port must hold 1 slot").ThrowAsJavaScriptException();
     return {};
   }
   sockaddr_storage ss{};
@@ -203,17 +204,16 @@ Napi::Value NameText(const Napi::CallbackInfo& info, bool peer) {
     return {};
   }
   char text[INET6_ADDRSTRLEN] = {0};
-  int port = 0;
+  port[0] = 0;
   if (ss.ss_family == AF_INET) {
     const auto* sin = reinterpret_cast<const sockaddr_in*>(&ss);
     inet_ntop(AF_INET, &sin->sin_addr, text, sizeof(text));
-    port = ntohs(sin->sin_port);
+    port[0] = ntohs(sin->sin_port);
   } else if (ss.ss_family == AF_INET6) {
     const auto* sin6 = reinterpret_cast<const sockaddr_in6*>(&ss);
     inet_ntop(AF_INET6, &sin6->sin6_addr, text, sizeof(text));
-    port = ntohs(sin6->sin6_port);
+    port[0] = ntohs(sin6->sin6_port);
   }
-  info[1].As<Napi::Int32Array>()[0] = port;
   return Napi::String::New(info.Env(), text);
 }
 Napi::Value GetSockNameText(const Napi::CallbackInfo& info) { return NameText(info, false); }

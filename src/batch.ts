@@ -50,9 +50,9 @@ export class IntWrites {
   }
 
   apply(fd: number): void {
-    const spec = this.spec.subarray(0, this.length);
+    const count = this.length / 3;
     this.length = 0;
-    if (spec.length > 0) native.setIntOptions(fd, spec);
+    if (count > 0) native.setIntOptions(fd, this.spec, count);
   }
 
   /** Forget what was collected (after a failure elsewhere). */
@@ -157,7 +157,7 @@ export function writeRepairOptions(fd: number, o: NegotiatedOptions): void {
     optionPairs[n++] = TCPOPT_TIMESTAMP;
     optionPairs[n++] = 0;
   }
-  native.setRepairOptionsRaw(fd, optionPairs.subarray(0, n));
+  native.setRepairOptionsRaw(fd, optionPairs, n / 2);
 }
 
 // ---- queues and names ----------------------------------------------------------------------
@@ -170,8 +170,9 @@ export function queueSizes(fd: number): Int32Array {
   return sizeWords;
 }
 
-export function peekInto(fd: number, into: Uint8Array): number {
-  return native.peekQueueInto(fd, into);
+/** MSG_PEEK of the selected queue into `into[offset, offset + length)`; nothing to do for 0. */
+export function peekInto(fd: number, into: Uint8Array, offset: number, length: number): number {
+  return length === 0 ? 0 : native.peekQueueInto(fd, into, offset, length);
 }
 
 const portWord = new Int32Array(1);

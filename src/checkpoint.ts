@@ -68,6 +68,8 @@ const FROZEN = {
   6: { true: frozenSpec(6, true), false: frozenSpec(6, false) },
 } as const;
 const frozenValues = new Int32Array(16);
+/** Empty payloads share one zero-length Buffer (nothing can be written into it). */
+const NO_BYTES = Buffer.alloc(0);
 
 export async function checkpoint(socket: net.Socket, options: CheckpointOptions = {}): Promise<SocketImage> {
   assertMovable(socket);
@@ -115,13 +117,13 @@ function readFrozenState(fd: number, family: Family, reuseAddress: boolean, node
   const window = batch.readWindow(fd);
   const [inq, outq, notSent] = batch.queueSizes(fd) as unknown as [number, number, number];
   // Both queues in one allocation; the image's three payloads are views of it.
-  const queues = Buffer.allocUnsafe(inq + outq);
+  const queues = inq + outq > 0 ? Buffer.allocUnsafe(inq + outq) : NO_BYTES;
   ll.selectQueue(fd, 'recv');
   const recvSeq = batch.selectedQueueSeq(fd);
-  const recvGot = batch.peekInto(fd, queues.subarray(0, inq));
+  const recvGot = batch.peekInto(fd, queues, 0, inq);
   ll.selectQueue(fd, 'send');
   const sendSeq = batch.selectedQueueSeq(fd);
-  const sendGot = batch.peekInto(fd, queues.subarray(inq));
+  const sendGot = batch.peekInto(fd, queues, inq, outq);
   ll.selectQueue(fd, 'none');
   if (recvGot !== inq || sendGot !== outq) {
     throw new SocketStateError('ERR_QUEUE_CHANGED', `queues changed while frozen (recv ${recvGot}/${inq}, send ${sendGot}/${outq}): is the freeze lock in place?`);
@@ -131,7 +133,7 @@ function readFrozenState(fd: number, family: Family, reuseAddress: boolean, node
   const peer = batch.peerEndpoint(fd);
   const values = batch.readInts(fd, FROZEN[family][info.timestamps ? 'true' : 'false'], frozenValues);
   const optionsAt = info.timestamps ? 2 : 1;
-  const kernelRecv = queues.subarray(0, inq);
+  const kernelRecv = inq > 0 ? queues.subarray(0, inq) : NO_BYTES;
   return {
     version: IMAGE_VERSION,
     family,
@@ -141,8 +143,8 @@ function readFrozenState(fd: number, family: Family, reuseAddress: boolean, node
     recvSeq,
     sendSeq,
     recvQueue: nodeBuffered.length > 0 ? Buffer.concat([nodeBuffered, kernelRecv]) : kernelRecv,
-    sentUnacked: queues.subarray(inq, sentEnd),
-    unsent: queues.subarray(sentEnd),
+    sentUnacked: sentEnd > inq ? queues.subarray(inq, sentEnd) : NO_BYTES,
+    unsent: notSent > 0 ? queues.subarray(sentEnd) : NO_BYTES,
     options: {
       mss: values[0]!,
       sack: info.sack,

@@ -147,16 +147,16 @@ export interface NativeBinding {
   // Hot-path forms (src/batch.ts): the same kernel calls, results in caller-owned typed arrays.
   /** getsockopt of each (level, name) pair of `spec` into `out`, in order. */
   getIntOptions(fd: number, spec: Int32Array, out: Int32Array): void;
-  /** setsockopt of each (level, name, value) triple of `spec`, in order; stops at the first error. */
-  setIntOptions(fd: number, spec: Int32Array): void;
+  /** setsockopt of the first `count` (level, name, value) triples of `spec`, in order; stops at the first error. */
+  setIntOptions(fd: number, spec: Int32Array, count: number): void;
   getTcpInfoBytes(fd: number, out: Uint8Array): number;
   getRepairWindowInto(fd: number, out: Uint32Array): void;
   setRepairWindowFrom(fd: number, window: Uint32Array): void;
-  /** TCP_REPAIR_OPTIONS from the kernel's (code, value) pairs. */
-  setRepairOptionsRaw(fd: number, pairs: Uint32Array): void;
+  /** TCP_REPAIR_OPTIONS from the first `count` of the kernel's (code, value) pairs. */
+  setRepairOptionsRaw(fd: number, pairs: Uint32Array, count: number): void;
   /** SIOCINQ, SIOCOUTQ, SIOCOUTQNSD into out[0..2]. */
   getQueueSizes(fd: number, out: Int32Array): void;
-  peekQueueInto(fd: number, into: Uint8Array): number;
+  peekQueueInto(fd: number, into: Uint8Array, offset: number, length: number): number;
   getSockNameText(fd: number, port: Int32Array): string;
   getPeerNameText(fd: number, port: Int32Array): string;
   readonly constants: NativeConstants;

@@ -32,7 +32,7 @@ import { validateImage, type SocketImage } from './image.js';
 import { adoptFd } from './node-socket.js';
 import { addSocketOptionWrites, applyCongestion } from './socket-options.js';
 import { destroyHold } from './checkpoint.js';
-import { takeHold, tupleKey, hasHold } from './source-holds.js';
+import { takeHold, tupleKey, hasHold, holdsAny } from './source-holds.js';
 import { socketFd } from './socket-fd.js';
 import type { RepairWindow } from './native-types.js';
 
@@ -168,8 +168,9 @@ function addBufferWrites(w: batch.IntWrites, image: SocketImage): void {
  * behind a drop-all filter covers the gap: segments arriving in it vanish silently.
  */
 function connectTakingOver(fd: number, image: SocketImage): void {
-  const key = tupleKey(image.local, image.peer);
-  if (!hasHold(key)) {
+  // A receiving process usually holds nothing: no need to build the key then.
+  const key = holdsAny() ? tupleKey(image.local, image.peer) : null;
+  if (key === null || !hasHold(key)) {
     connectOrExplain(fd, image);
     return;
   }

@@ -36,6 +36,11 @@ export function hasHold(key: string): boolean {
   return holds.has(key);
 }
 
+/** Whether this process holds any frozen socket (restores elsewhere need no key then). */
+export function holdsAny(): boolean {
+  return holds.size > 0;
+}
+
 /** How many frozen sockets this process holds (for tests and leak checks). */
 export function heldCount(): number {
   return holds.size;

@@ -14,7 +14,11 @@ export const LOCAL_ADDRESS = '198.18.0.1';
 
 export type Implementation = 'c' | 'node';
 
-/** Nanoseconds per phase, for all connections of one measurement: wall clock, and CPU time. */
+/**
+ * Nanoseconds per phase, for all connections of one measurement: wall clock, and CPU time of
+ * the thread doing the work (the C reference's only thread; Node's main thread). Node also
+ * reports its whole process (…ProcessCpuNs: V8's GC and compiler helper threads added).
+ */
 export interface PhaseNs {
   checkpointNs: number;
   releaseNs: number;
@@ -27,6 +31,8 @@ export interface PhaseNs {
   decodeNs?: number;
   encodeCpuNs?: number;
   decodeCpuNs?: number;
+  checkpointProcessCpuNs?: number;
+  restoreProcessCpuNs?: number;
   imageBytes?: number;
   payloadBytes?: number;
   steps?: Record<string, { ns: number; calls: number }>;
