@@ -53,7 +53,7 @@ const DESCRIPTIONS: Record<FeatureName, { enables: string; fallback: string }> =
   ipv6: { enables: 'IPv6 and v4-mapped connections', fallback: 'IPv6 images cannot be restored' },
   freebind: { enables: 'binding an address not yet configured (IP_FREEBIND)', fallback: 'use transparent' },
   transparent: { enables: 'restoring before the service address arrives (IP_TRANSPARENT)', fallback: 'the destination must own the address before restoring' },
-  freezeFilter: { enables: 'the per-socket freeze lock (drop-all classic BPF filter)', fallback: "checkpoint with lock: 'none' under an external lock (e.g. nftables)" },
+  freezeFilter: { enables: 'the per-socket freeze lock (drop-all BPF socket filter)', fallback: "checkpoint with lock: 'none' under an external lock (e.g. nftables)" },
   pidfdGetfd: { enables: '`tcp-repair inspect --pid --fd` (pidfd_getfd, 5.6)', fallback: 'inspect only images and own sockets' },
 };
 

@@ -56,7 +56,7 @@ function progressDone(): void {
 
 /** More repetitions where one run measures few sockets (and noise weighs more). */
 function defaultRuns(connections: number, quick: boolean): number {
-  if (quick) return connections <= 1 ? 5 : 3;
+  if (quick) return connections <= 1 ? 3 : 2;
   if (connections <= 1) return 21;
   if (connections <= 100) return 11;
   if (connections <= 1000) return 7;
