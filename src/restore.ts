@@ -27,7 +27,7 @@ import type net from 'node:net';
 import * as ll from './lowlevel.js';
 import { SocketStateError, isErrnoError } from './errors.js';
 import { validateImage, type SocketImage } from './image.js';
-import { adoptFd } from './node-socket.js';
+import { adoptFd, startReading, stopReading } from './node-socket.js';
 import { applySocketOptions } from './socket-options.js';
 import { destroyHold } from './checkpoint.js';
 import { takeHold, tupleKey, hasHold } from './source-holds.js';
@@ -41,8 +41,10 @@ export interface RestoreOptions {
    */
   transparent?: boolean;
   /**
-   * Leave repair mode without a window probe and hold the unsent bytes and application writes
-   * until activate(): for moves where the address arrives after the restore.
+   * Keep the restored socket frozen until activate(): drop-all filter, repair mode, not read,
+   * unsent bytes and application writes held. For moves where the address arrives after the
+   * restore: until activated the copy neither accepts nor acknowledges anything, and if it is
+   * discarded (or its process dies) it closes in repair mode, sending neither FIN nor RST.
    */
   quiet?: boolean;
 }
@@ -52,7 +54,8 @@ const MAX_USER_MSS = 32767;
 /** Headroom for skb overhead when forcing buffers to hold refilled queues. */
 const BUFFER_SLACK = 256 * 1024;
 
-const quietSockets = new WeakSet<net.Socket>();
+/** Sockets restored quietly, with what activate() must still do for them. */
+const quietSockets = new WeakMap<net.Socket, { reuseAddress: boolean; finReceived: boolean }>();
 
 export function restore(image: SocketImage, options: RestoreOptions = {}): net.Socket {
   validateImage(image);
@@ -65,8 +68,10 @@ export function restore(image: SocketImage, options: RestoreOptions = {}): net.S
   }
   const socket = adoptFd(fd, image.node);
   if (options.quiet) {
+    // Still in repair mode, where a read fails with EPERM and Node would destroy the socket.
+    stopReading(socket);
     socket.cork();
-    quietSockets.add(socket);
+    quietSockets.set(socket, { reuseAddress: image.socketOptions.reuseAddress, finReceived: image.state === 'CLOSE_WAIT' });
   }
   if (image.unsent.length > 0) socket.write(image.unsent);
   return socket;
@@ -77,10 +82,16 @@ export function restore(image: SocketImage, options: RestoreOptions = {}): net.S
  * peer ACKs to this host at once, then releases the held unsent bytes and application writes.
  */
 export function activate(socket: net.Socket): void {
-  if (!quietSockets.delete(socket)) return;
+  const quiet = quietSockets.get(socket);
+  if (!quiet) return;
+  quietSockets.delete(socket);
   const fd = socketFd(socket);
-  ll.repairOn(fd);
+  // Filter off first: the peer's answer to the probe must reach TCP.
+  ll.detachFreezeFilter(fd);
   ll.repairOff(fd);
+  ll.setOption(fd, 'SO_REUSEADDR', quiet.reuseAddress);
+  if (quiet.finReceived) ll.shutdown(fd, 'read');
+  startReading(socket);
   socket.uncork();
 }
 
@@ -91,8 +102,10 @@ function restoreKernelState(fd: number, image: SocketImage, options: RestoreOpti
   // the byte before it (the FIN is replayed locally by shutdown(SHUT_RD) below).
   const recvEnd = (image.recvSeq - (finReceived ? 1 : 0)) >>> 0;
 
-  // 1-2: reuse, repair, address.
+  // 1-2: reuse, repair, address. A quiet copy is filtered from the start: nothing the peer
+  // sends may change it before it is activated.
   ll.setOption(fd, 'SO_REUSEADDR', image.socketOptions.reuseAddress);
+  if (options.quiet) ll.attachFreezeFilter(fd);
   ll.repairOn(fd);
   if (options.transparent) ll.setTransparent(fd, family);
   ll.bind(fd, family, local.address, local.port);
@@ -120,8 +133,9 @@ function restoreKernelState(fd: number, image: SocketImage, options: RestoreOpti
   ll.selectQueue(fd, 'none');
   // 9: window, corrected for a received FIN.
   if (image.window) ll.setRepairWindow(fd, finReceived ? withoutFin(image.window) : image.window);
-  // 10: out of repair.
-  ll.repairOff(fd, { windowProbe: !options.quiet });
+  // 10: out of repair (a quiet copy stays in until activate()).
+  if (options.quiet) return;
+  ll.repairOff(fd);
   ll.setOption(fd, 'SO_REUSEADDR', image.socketOptions.reuseAddress);
   // 11: replay the peer's FIN locally.
   if (finReceived) ll.shutdown(fd, 'read');

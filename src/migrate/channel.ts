@@ -5,7 +5,7 @@
  */
 import tls from 'node:tls';
 import { once } from 'node:events';
-import { FrameDecoder, FrameError, type Frame } from './frames.js';
+import { FrameDecoder, FrameError, type Frame, type FrameLimits } from './frames.js';
 
 export const PSK_CIPHERS = 'PSK-AES256-GCM-SHA384:PSK-CHACHA20-POLY1305';
 export const DEFAULT_IDENTITY = 'tcp-repair';
@@ -52,14 +52,19 @@ export async function connectChannel(host: string, port: number, key: Buffer, id
   return new Channel(socket);
 }
 
+/** Frames decoded but not yet taken by next(): beyond this the channel stops reading the peer. */
+const QUEUE_HIGH_WATER_BYTES = 8 * 1024 * 1024;
+
 /** Frames in, frames out, over one TLS socket; `next()` waits for the next frame with a timeout. */
 export class Channel {
-  private readonly decoder = new FrameDecoder();
+  private readonly decoder: FrameDecoder;
   private readonly queue: Frame[] = [];
+  private queuedBytes = 0;
   private waiter: { resolve: (f: Frame) => void; reject: (e: Error) => void } | null = null;
   private failure: Error | null = null;
 
-  constructor(readonly socket: tls.TLSSocket) {
+  constructor(readonly socket: tls.TLSSocket, limits: FrameLimits = {}) {
+    this.decoder = new FrameDecoder(limits);
     socket.on('data', (chunk: Buffer) => {
       try {
         for (const frame of this.decoder.push(chunk)) this.deliver(frame);
@@ -79,7 +84,12 @@ export class Channel {
 
   next(timeoutMs: number): Promise<Frame> {
     const ready = this.queue.shift();
-    if (ready) return Promise.resolve(ready);
+    if (ready) {
+      this.queuedBytes -= ready.payload.length;
+      // Flow control: a peer faster than the consumer waits in TCP, not in this process's memory.
+      if (this.queuedBytes < QUEUE_HIGH_WATER_BYTES && this.socket.isPaused()) this.socket.resume();
+      return Promise.resolve(ready);
+    }
     if (this.failure) return Promise.reject(this.failure);
     return new Promise<Frame>((resolve, reject) => {
       const timer = setTimeout(() => {
@@ -102,7 +112,11 @@ export class Channel {
     if (waiter) {
       this.waiter = null;
       waiter.resolve(frame);
-    } else this.queue.push(frame);
+    } else {
+      this.queue.push(frame);
+      this.queuedBytes += frame.payload.length;
+      if (this.queuedBytes >= QUEUE_HIGH_WATER_BYTES) this.socket.pause();
+    }
   }
 
   private fail(error: Error): void {

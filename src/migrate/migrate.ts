@@ -15,15 +15,19 @@ import type net from 'node:net';
 import { checkpoint, release, resume, type CheckpointOptions } from '../checkpoint.js';
 import { encodeImage, type SocketImage } from '../image.js';
 import { connectChannel, DEFAULT_IDENTITY, keyBytes, type Channel } from './channel.js';
-import { encodeImageFrame, encodeJsonFrame, parseJson, type Meta } from './frames.js';
-import { PROTOCOL_VERSION, type Activated, type Failed, type Restored } from './protocol.js';
+import { encodeImageFrame, encodeJsonFrame, FrameError, type Meta } from './frames.js';
+import { PROTOCOL_VERSION, parseActivated, parseFailed, parseRestored, type Failed } from './protocol.js';
 
 export interface MigrateOptions {
   to: { host: string; port: number };
   /** Pre-shared key (at least 16 bytes), the same as the receiver's. */
   key: Buffer | string;
   identity?: string;
-  /** Per-connection application state sent with the image (JSON value or bytes). */
+  /**
+   * Per-connection application state sent with the image (JSON value or bytes). Called right
+   * after the socket is frozen, when no more data can reach the application: state taken
+   * earlier could miss bytes the application consumed while pending writes were flushed.
+   */
   meta?: (socket: net.Socket) => Meta;
   /**
    * Moves the service address to the destination (and announces it). Called once every image
@@ -35,6 +39,8 @@ export interface MigrateOptions {
   /** Longest wait for each answer of the receiver (ms, default 10000). */
   timeoutMs?: number;
   checkpoint?: CheckpointOptions;
+  /** Largest image frame to send (default MAX_IMAGE_FRAME_BYTES; the receiver's must be as large). */
+  maxImageBytes?: number;
 }
 
 export interface MovedConnection {
@@ -120,7 +126,6 @@ export async function migrate(sockets: Iterable<net.Socket>, options: MigrateOpt
     const transferStart = performance.now();
     firstFreeze = transferStart;
     for (const [id, socket] of list.entries()) {
-      const metaValue = options.meta?.(socket);
       const c0 = performance.now();
       let image: SocketImage;
       try {
@@ -131,23 +136,43 @@ export async function migrate(sockets: Iterable<net.Socket>, options: MigrateOpt
       } finally {
         t.checkpoint += performance.now() - c0;
       }
-      const bytes = encodeImage(image);
-      inFlight.set(id, { socket, image, imageBytes: bytes.length });
-      channel.send(encodeImageFrame(id, metaValue, bytes));
+      let frame: Buffer;
+      let imageBytes: number;
+      try {
+        // The socket is frozen and no longer read: the state taken now matches the image.
+        const metaValue = options.meta?.(socket);
+        const bytes = encodeImage(image);
+        imageBytes = bytes.length;
+        frame = encodeImageFrame(id, metaValue, bytes, { maxImageBytes: options.maxImageBytes });
+      } catch (error) {
+        // This one cannot travel (meta failed, image too large): it stays, the others move.
+        resume(image);
+        report.stayed.push(stayed(socket, error));
+        continue;
+      }
+      inFlight.set(id, { socket, image, imageBytes });
+      channel.send(frame);
     }
     channel.send(encodeJsonFrame('IMAGES_DONE', {}));
+    // Every image must be answered exactly once: a replayed or unknown answer is a protocol
+    // error (counting it would let an unconfirmed connection move).
     const failed: Array<[number, Failed]> = [];
-    let confirmed = 0;
-    while (confirmed + failed.length < inFlight.size) {
+    const answered = new Set<number>();
+    const answer = (id: number, type: string) => {
+      if (!inFlight.has(id) || answered.has(id)) throw new FrameError('ERR_FRAME_MESSAGE', `receiver answered ${type} for ${answered.has(id) ? 'an already answered' : 'an unknown'} connection id ${id}`);
+      answered.add(id);
+    };
+    while (answered.size < inFlight.size) {
       const frame = await channel.next(timeoutMs);
       if (frame.type === 'RESTORED') {
-        const r = parseJson<Restored>(frame);
+        const r = parseRestored(frame);
+        answer(r.id, 'RESTORED');
         t.restore += r.restoreMs;
-        confirmed++;
       } else if (frame.type === 'FAILED') {
-        const f = parseJson<Failed>(frame);
+        const f = parseFailed(frame);
+        answer(f.id, 'FAILED');
         failed.push([f.id, f]);
-      } else throw new Error(`unexpected ${frame.type} frame from the receiver`);
+      } else throw new FrameError('ERR_FRAME_MESSAGE', `unexpected ${frame.type} frame from the receiver while waiting for restores`);
     }
     t.transfer = performance.now() - transferStart;
 
@@ -184,8 +209,8 @@ export async function migrate(sockets: Iterable<net.Socket>, options: MigrateOpt
     channel.send(encodeJsonFrame('ACTIVATE', { ids: [...inFlight.keys()] }));
     try {
       const frame = await channel.next(timeoutMs);
-      if (frame.type !== 'ACTIVATED') throw new Error(`expected ACTIVATED, got ${frame.type}`);
-      const a = parseJson<Activated>(frame);
+      if (frame.type !== 'ACTIVATED') throw new FrameError('ERR_FRAME_MESSAGE', `expected ACTIVATED, got ${frame.type}`);
+      const a = parseActivated(frame);
       const activated = new Set(a.ids);
       const missing = [...inFlight.keys()].filter((id) => !activated.has(id));
       if (missing.length > 0) rollBack(missing, new Error('receiver did not activate this connection'));

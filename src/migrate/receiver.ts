@@ -1,8 +1,14 @@
 /**
  * createReceiver(): the destination end. Accepts authenticated control connections, restores
- * each image as it arrives (quietly: IP_TRANSPARENT, no window probe, writes held), confirms it,
- * and on ACTIVATE probes each socket and hands it to the application. Anything not activated
- * when the session ends (abort, error, channel lost) is closed silently so the source can resume it.
+ * each image as it arrives (quietly: IP_TRANSPARENT, kept frozen behind a drop-all filter in
+ * repair mode, writes held), confirms it, and on ACTIVATE probes each socket and hands it to the
+ * application. Anything not activated when the session ends (abort, error, channel lost) is
+ * closed silently so the source can resume it; if the process dies instead, the kernel closes
+ * those sockets in repair mode, which is just as silent.
+ *
+ * A session must follow HELLO, IMAGE*, IMAGES_DONE, then ABORT or ACTIVATE, then BYE; anything
+ * else (a replayed image id, more images than announced, an ACTIVATE before IMAGES_DONE, a
+ * malformed message) ends the session and discards its connections.
  */
 import net from 'node:net';
 import tls from 'node:tls';
@@ -12,8 +18,8 @@ import { decodeImage, type SocketImage } from '../image.js';
 import { restore, activate } from '../restore.js';
 import { socketFd } from '../socket-fd.js';
 import { Channel, DEFAULT_IDENTITY, keyBytes, tlsServerOptions } from './channel.js';
-import { decodeImageFrame, encodeJsonFrame, parseJson, type Meta } from './frames.js';
-import { PROTOCOL_VERSION, type Hello, type IdList } from './protocol.js';
+import { decodeImageFrame, encodeJsonFrame, FrameError, type Frame, type Meta } from './frames.js';
+import { PROTOCOL_VERSION, parseHello, parseIdList } from './protocol.js';
 
 export interface ReceiverOptions {
   host: string;
@@ -25,6 +31,10 @@ export interface ReceiverOptions {
   transparent?: boolean;
   /** Longest wait for the next message of a session (ms, default 30000). */
   timeoutMs?: number;
+  /** Largest image frame accepted (default MAX_IMAGE_FRAME_BYTES); refused at its header. */
+  maxImageBytes?: number;
+  /** Most connections one session may bring (default 100000). */
+  maxConnections?: number;
 }
 
 export interface ReceivedConnection {
@@ -52,7 +62,7 @@ export class Receiver extends EventEmitter {
     this.identity = options.identity ?? DEFAULT_IDENTITY;
     this.server = tls.createServer(tlsServerOptions(this.key, this.identity), (socket) => {
       socket.setNoDelay(true);
-      this.runSession(new Channel(socket)).catch((error: unknown) => this.emit('sessionError', error));
+      this.runSession(new Channel(socket, { maxImageBytes: options.maxImageBytes })).catch((error: unknown) => this.emit('sessionError', error));
     });
     // A client with the wrong key fails the handshake: nothing of it reaches a session.
     this.server.on('tlsClientError', (error) => this.emit('sessionError', error));
@@ -78,19 +88,33 @@ export class Receiver extends EventEmitter {
 
   private async runSession(channel: Channel): Promise<void> {
     const timeoutMs = this.options.timeoutMs ?? 30000;
+    const maxConnections = this.options.maxConnections ?? 100000;
     const pending = new Map<number, Pending>();
+    const seen = new Set<number>();
     try {
-      const hello = parseJson<Hello>(await channel.next(timeoutMs));
-      if (hello.version !== PROTOCOL_VERSION) throw new Error(`source speaks protocol ${hello.version}, this receiver ${PROTOCOL_VERSION}`);
+      const first = await channel.next(timeoutMs);
+      if (first.type !== 'HELLO') throw protocolError(`expected HELLO, got ${first.type}`);
+      const hello = parseHello(first);
+      if (hello.version !== PROTOCOL_VERSION) throw protocolError(`source speaks protocol ${hello.version}, this receiver ${PROTOCOL_VERSION}`);
+      if (hello.count > maxConnections) throw protocolError(`source announces ${hello.count} connections, more than ${maxConnections}`);
+      let phase: 'images' | 'decide' | 'activated' = 'images';
       for (;;) {
         const frame = await channel.next(timeoutMs);
-        if (frame.type === 'IMAGE') this.restoreOne(channel, frame, pending);
-        else if (frame.type === 'ABORT') this.abort(parseJson<IdList>(frame).ids, pending);
-        else if (frame.type === 'ACTIVATE') this.activateAll(channel, parseJson<IdList>(frame).ids, pending);
-        else if (frame.type === 'BYE') break;
-        else if (frame.type !== 'IMAGES_DONE') throw new Error(`unexpected ${frame.type} frame`);
+        if (frame.type === 'IMAGE' && phase === 'images') {
+          if (seen.size >= hello.count) throw protocolError(`more images than the ${hello.count} announced`);
+          this.restoreOne(channel, frame, pending, seen);
+        } else if (frame.type === 'IMAGES_DONE' && phase === 'images') phase = 'decide';
+        else if (frame.type === 'ABORT' && phase === 'decide') this.abort(parseIdList(frame).ids, pending);
+        else if (frame.type === 'ACTIVATE' && phase === 'decide') {
+          phase = 'activated';
+          this.activateAll(channel, parseIdList(frame).ids, pending);
+        } else if (frame.type === 'BYE' && phase !== 'images') break;
+        else throw protocolError(`unexpected ${frame.type} frame ${phase === 'images' ? 'while receiving images' : phase === 'decide' ? 'after the images' : 'after activation'}`);
       }
       channel.close();
+    } catch (error) {
+      channel.socket.destroy();
+      throw error;
     } finally {
       // Whatever was restored but not activated goes away without a sound: the source still
       // holds those connections and will resume them.
@@ -98,8 +122,11 @@ export class Receiver extends EventEmitter {
     }
   }
 
-  private restoreOne(channel: Channel, frame: Parameters<typeof decodeImageFrame>[0], pending: Map<number, Pending>): void {
+  private restoreOne(channel: Channel, frame: Frame, pending: Map<number, Pending>, seen: Set<number>): void {
     const { id, meta, image: bytes } = decodeImageFrame(frame);
+    // A replayed id would restore a second copy and lose track of the first.
+    if (seen.has(id)) throw protocolError(`image id ${id} received twice`);
+    seen.add(id);
     const started = performance.now();
     try {
       const image = decodeImage(bytes);
@@ -107,9 +134,11 @@ export class Receiver extends EventEmitter {
       // Errors before activation must not crash the process; the app attaches its own later.
       socket.on('error', () => {});
       pending.set(id, { socket, meta, image });
+      this.emit('restored', id, image);
       channel.send(encodeJsonFrame('RESTORED', { id, restoreMs: performance.now() - started }));
     } catch (error) {
       const e = error as Error & { code?: string };
+      this.emit('restoreFailed', id, error);
       channel.send(encodeJsonFrame('FAILED', { id, code: e.code ?? 'ERR_RESTORE', reason: e.message }));
     }
   }
@@ -153,6 +182,10 @@ function closeSilently(socket: net.Socket): void {
     // already gone
   }
   socket.destroy();
+}
+
+function protocolError(message: string): FrameError {
+  return new FrameError('ERR_FRAME_MESSAGE', message);
 }
 
 export function createReceiver(options: ReceiverOptions, onConnection: OnConnection): Receiver {
