@@ -51,6 +51,12 @@ interface Pending {
   image: SocketImage;
 }
 
+/**
+ * Events, for observability (and the fault-injection tests, which stop the process at each):
+ * 'session' (a source connected and authenticated), 'image' (id: an image arrived, before its
+ * restore), 'restored' (id, image: restored, before the confirmation is sent), 'restoreFailed'
+ * (id, error), 'activate' (ids: before activating), 'sessionError' (error).
+ */
 export class Receiver extends EventEmitter {
   private readonly server: tls.Server;
   private readonly key: Buffer;
@@ -91,6 +97,7 @@ export class Receiver extends EventEmitter {
     const maxConnections = this.options.maxConnections ?? 100000;
     const pending = new Map<number, Pending>();
     const seen = new Set<number>();
+    this.emit('session');
     try {
       const first = await channel.next(timeoutMs);
       if (first.type !== 'HELLO') throw protocolError(`expected HELLO, got ${first.type}`);
@@ -107,7 +114,9 @@ export class Receiver extends EventEmitter {
         else if (frame.type === 'ABORT' && phase === 'decide') this.abort(parseIdList(frame).ids, pending);
         else if (frame.type === 'ACTIVATE' && phase === 'decide') {
           phase = 'activated';
-          this.activateAll(channel, parseIdList(frame).ids, pending);
+          const { ids } = parseIdList(frame);
+          this.emit('activate', ids);
+          this.activateAll(channel, ids, pending);
         } else if (frame.type === 'BYE' && phase !== 'images') break;
         else throw protocolError(`unexpected ${frame.type} frame ${phase === 'images' ? 'while receiving images' : phase === 'decide' ? 'after the images' : 'after activation'}`);
       }
@@ -127,6 +136,7 @@ export class Receiver extends EventEmitter {
     // A replayed id would restore a second copy and lose track of the first.
     if (seen.has(id)) throw protocolError(`image id ${id} received twice`);
     seen.add(id);
+    this.emit('image', id);
     const started = performance.now();
     try {
       const image = decodeImage(bytes);
