@@ -34,7 +34,11 @@ export interface MigrateOptions {
    * is confirmed restored. Without it the caller guarantees segments no longer reach this host.
    */
   handover?: () => Promise<void>;
-  /** Moves the address back if the destination fails after `handover` (enables rollback then). */
+  /**
+   * Moves the address back if the destination fails after `handover` (enables rollback then),
+   * or if `handover` itself throws (it may have half happened). Must be idempotent: a no-op
+   * when the address is already here.
+   */
   handback?: () => Promise<void>;
   /** Longest wait for each answer of the receiver (ms, default 10000). */
   timeoutMs?: number;
@@ -196,6 +200,10 @@ export async function migrate(sockets: Iterable<net.Socket>, options: MigrateOpt
         await options.handover();
       } catch (error) {
         channel.send(encodeJsonFrame('ABORT', { ids: [...inFlight.keys()] }));
+        // A hand-over that failed may have half happened (address removed here, added there,
+        // announcement failed): with a handback, make sure the address is here again before
+        // the connections resume here, or their segments would go to a host that resets them.
+        if (options.handback) await options.handback().catch(() => {});
         rollBack([...inFlight.keys()], error);
         report.error = error as Error;
         return report;

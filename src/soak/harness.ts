@@ -201,12 +201,13 @@ export class SoakHarness {
           addressMoveMs = (await this.topology.moveServiceAddress(from, to)).total;
           source.send({ cmd: 'handover-done' });
         } else if (m.handback) {
-          await this.topology.moveServiceAddress(to, from);
+          // Idempotent, as migrate() requires: the hand-over may not have moved it at all.
+          if (this.topology.owner !== from) await this.topology.moveServiceAddress(to, from);
           handedBack = true;
           source.send({ cmd: 'handback-done' });
         }
       } catch (error) {
-        source.send({ cmd: 'handover-failed', error: (error as Error).message });
+        source.send({ cmd: m.handback ? 'handback-failed' : 'handover-failed', error: (error as Error).message });
       }
     };
     source.on('message', onMessage);
@@ -285,9 +286,21 @@ export class SoakHarness {
   destroy(): void {
     if (this.destroyed) return;
     this.destroyed = true;
+    this.exits = [...this.children].map((child) => new Promise<void>((resolve) => {
+      if (child.exitCode !== null || child.signalCode !== null) resolve();
+      else child.once('exit', () => resolve());
+    }));
     killChildren(this.children);
     this.topology.destroy();
   }
+
+  /** destroy(), then waits until every process it started has really exited (and its pipes closed). */
+  async close(): Promise<void> {
+    this.destroy();
+    await Promise.race([Promise.all(this.exits), sleep(5000)]);
+  }
+
+  private exits: Promise<void>[] = [];
 }
 
 function compare(client: ClientConnectionStatus[], server: ConnectionStatus[]): string[] {

@@ -163,12 +163,12 @@ function occupy(tuples: Array<{ local: { address: string; port: number }; peer: 
 
 type Command =
   | { cmd: 'migrate'; to: { host: string; port: number }; key?: string; handback?: boolean; timeoutMs?: number }
-  | { cmd: 'handover-done' } | { cmd: 'handover-failed'; error: string } | { cmd: 'handback-done' }
+  | { cmd: 'handover-done' } | { cmd: 'handover-failed'; error: string } | { cmd: 'handback-done' } | { cmd: 'handback-failed'; error: string }
   | { cmd: 'status' } | { cmd: 'quiesce' } | { cmd: 'fault'; fault: Fault }
   | { cmd: 'occupy'; tuples: Parameters<typeof occupy>[0] } | { cmd: 'release-occupied' } | { cmd: 'exit' };
 
 let handoverWaiter: ((error?: string) => void) | null = null;
-let handbackWaiter: (() => void) | null = null;
+let handbackWaiter: ((error?: string) => void) | null = null;
 
 async function runMigration(command: Extract<Command, { cmd: 'migrate' }>): Promise<void> {
   migrating = true;
@@ -183,7 +183,10 @@ async function runMigration(command: Extract<Command, { cmd: 'migrate' }>): Prom
         handoverWaiter = (error) => (error ? reject(new Error(error)) : resolve());
         send({ handover: true });
       }),
-      ...(command.handback ? { handback: () => new Promise<void>((resolve) => { handbackWaiter = resolve; send({ handback: true }); }) } : {}),
+      ...(command.handback ? { handback: () => new Promise<void>((resolve, reject) => {
+        handbackWaiter = (error) => (error ? reject(new Error(error)) : resolve());
+        send({ handback: true });
+      }) } : {}),
     });
     for (const m of report.moved) connections.delete(m.socket);
     const e = report.error as (Error & { code?: string }) | undefined;
@@ -223,6 +226,7 @@ async function main(): Promise<void> {
       case 'handover-done': handoverWaiter?.(); return;
       case 'handover-failed': handoverWaiter?.(message.error); return;
       case 'handback-done': handbackWaiter?.(); return;
+      case 'handback-failed': handbackWaiter?.(message.error); return;
       case 'status': send({ status: { connections: statuses(), held: heldCount(), fds: openFds(), migrating } }); return;
       case 'quiesce': pumping = false; send({ quiesced: statuses() }); return;
       case 'fault': fault = message.fault; send({ faultSet: true }); return;

@@ -50,6 +50,8 @@ export interface SoakReport {
   verification: { ok: boolean; problems: string[]; bytes: number };
   totalMoves: number;
   seconds: number;
+  /** What the run created (all removed when it returns): for leak checks. */
+  created: { namespaces: string[]; pids: number[] };
 }
 
 export function summarize(values: number[]): Summary {
@@ -118,9 +120,10 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
       verification,
       totalMoves: levels.reduce((n, l) => n + l.moves, 0),
       seconds: (performance.now() - started) / 1000,
+      created: { namespaces: harness.topology.namespaces, pids: [...harness.pids.values()] },
     };
   } finally {
-    harness.destroy();
+    await harness.close();
   }
 }
 
