@@ -211,12 +211,15 @@ export class SoakHarness {
       }
     };
     source.on('message', onMessage);
+    // Set up before the move, so the freeze does not pay for it; removed once it settled.
+    await this.topology.guardResets(to, true);
     try {
       source.send({ cmd: 'migrate', to: options.to ?? this.controlAddress(to), key: options.key, handback: options.handback, timeoutMs: options.timeoutMs });
       const outcome = (await waitFor(source, 'migrated', `migration ${from} -> ${to}`, 120000)) as MigrationOutcome;
       return { from, to, outcome, addressMoveMs, handedBack, ms: performance.now() - started };
     } finally {
       source.off('message', onMessage);
+      await this.topology.guardResets(to, false);
     }
   }
 

@@ -13,6 +13,7 @@
  */
 import net from 'node:net';
 import { readdirSync } from 'node:fs';
+import { execFileSync } from 'node:child_process';
 import { migrate } from '../migrate/migrate.js';
 import { createReceiver, type Receiver } from '../migrate/receiver.js';
 import { heldCount } from '../source-holds.js';
@@ -46,6 +47,7 @@ export type Fault =
   | { kind: 'kill-on-restored'; count: number } // SIGKILL after the count-th restore, before confirming it
   | { kind: 'kill-on-activate' } // SIGKILL when ACTIVATE arrives (after the address moved)
   | { kind: 'pause-on-restored'; count: number; ms: number } // block the process after the count-th restore
+  | { kind: 'cut-on-restored'; count: number; port: number } // drop the control port (nftables) after the count-th restore
   | { kind: 'none' };
 
 interface State {
@@ -123,6 +125,19 @@ function block(ms: number): void {
   Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 }
 
+function cutControl(port: number): void {
+  const table = 'tcp_repair_cut';
+  execFileSync('nft', ['-f', '-'], {
+    input: [
+      `add table inet ${table}`,
+      `add chain inet ${table} in { type filter hook input priority -30; }`,
+      `add chain inet ${table} out { type filter hook output priority -30; }`,
+      `add rule inet ${table} in tcp dport ${port} drop`,
+      `add rule inet ${table} out tcp sport ${port} drop`,
+    ].join('\n') + '\n',
+  });
+}
+
 function armFaults(receiver: Receiver): void {
   let images = 0;
   let restored = 0;
@@ -135,6 +150,8 @@ function armFaults(receiver: Receiver): void {
     send({ event: 'restored', id });
     if (fault.kind === 'kill-on-restored' && restored === fault.count) process.kill(process.pid, 'SIGKILL');
     if (fault.kind === 'pause-on-restored' && restored === fault.count) block(fault.ms);
+    // Synchronous, so the confirmation that follows already meets the cut.
+    if (fault.kind === 'cut-on-restored' && restored === fault.count) cutControl(fault.port);
   });
   receiver.on('activate', () => {
     if (fault.kind === 'kill-on-activate') process.kill(process.pid, 'SIGKILL');

@@ -4,7 +4,7 @@ export type { Host, HostRef, MoveTimings, TopologyOptions } from './topology.js'
 export { HOST_INTERFACE, HOST_ROLES, SERVICE, UNDERLAY, UNDERLAY_PREFIX } from './addresses.js';
 export type { AddressPair, HostRole } from './addresses.js';
 export { sweepStale } from './cleanup.js';
-export { clearLoss, countResets, injectLoss, tcpCounters, allowNonLocalBind } from './faults.js';
+export { clearLoss, countResets, injectLoss, tcpCounters, allowNonLocalBind, guardResets, unguardResets } from './faults.js';
 export type { LossDirection } from './faults.js';
 export { CommandError, execIn, spawnIn, run } from './run.js';
 export type { RunOptions, RunResult } from './run.js';

@@ -7,7 +7,7 @@ import type { ChildProcess, SpawnOptions } from 'node:child_process';
 import { HOST_INTERFACE, HOST_ROLES, SERVICE, UNDERLAY, UNDERLAY_PREFIX, type AddressPair, type HostRole } from './addresses.js';
 import { announceIpv4, announceIpv6 } from './announce.js';
 import { deleteNamespacesSync, killChildren, registerChild, registerNamespace, unregisterNamespace } from './cleanup.js';
-import { allowNonLocalBind, clearLoss, countResets, injectLoss, type LossDirection } from './faults.js';
+import { allowNonLocalBind, clearLoss, countResets, guardResets, injectLoss, unguardResets, type LossDirection } from './faults.js';
 import { execIn, ipBatch, run, spawnIn, type RunOptions, type RunResult } from './run.js';
 
 export interface TopologyOptions {
@@ -167,6 +167,17 @@ export class Topology {
 
   clearLoss(where: HostRef): Promise<void> {
     return clearLoss(this.host(where).ns);
+  }
+
+  /**
+   * While on, the host sends no RST from the service address (see guardResets): set it on a
+   * move's destination for the time of the move, so a receiver dying after the hand-over
+   * cannot reset the connections before the address is handed back.
+   */
+  guardResets(where: HostRef, on: boolean): Promise<void> {
+    const ns = this.host(where).ns;
+    if (!on) return unguardResets(ns);
+    return guardResets(ns, [this.service.ipv4, ...(this.service.ipv6 ? [this.service.ipv6] : [])]);
   }
 
   /** RST segments the host's stack has sent (TcpOutRsts): compare before and after. */
