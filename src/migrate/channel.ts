@@ -61,7 +61,12 @@ export class Channel {
   private readonly queue: Frame[] = [];
   private queuedBytes = 0;
   private waiter: { resolve: (f: Frame) => void; reject: (e: Error) => void } | null = null;
-  private failure: Error | null = null;
+  private failed: Error | null = null;
+
+  /** Why the channel failed (closed, timed out, malformed stream), or null while it works. */
+  get failure(): Error | null {
+    return this.failed;
+  }
 
   constructor(readonly socket: tls.TLSSocket, limits: FrameLimits = {}) {
     this.decoder = new FrameDecoder(limits);
@@ -78,7 +83,7 @@ export class Channel {
   }
 
   send(frame: Buffer): void {
-    if (this.failure) throw this.failure;
+    if (this.failed) throw this.failed;
     this.socket.write(frame);
   }
 
@@ -90,7 +95,7 @@ export class Channel {
       if (this.queuedBytes < QUEUE_HIGH_WATER_BYTES && this.socket.isPaused()) this.socket.resume();
       return Promise.resolve(ready);
     }
-    if (this.failure) return Promise.reject(this.failure);
+    if (this.failed) return Promise.reject(this.failed);
     return new Promise<Frame>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.waiter = null;
@@ -103,8 +108,12 @@ export class Channel {
     });
   }
 
-  close(): void {
+  /** Ends the channel; destroys it if the peer has not closed its side within `graceMs`. */
+  close(graceMs = 5000): void {
     this.socket.end();
+    const timer = setTimeout(() => this.socket.destroy(), graceMs);
+    timer.unref();
+    this.socket.once('close', () => clearTimeout(timer));
   }
 
   private deliver(frame: Frame): void {
@@ -120,8 +129,8 @@ export class Channel {
   }
 
   private fail(error: Error): void {
-    if (this.failure) return;
-    this.failure = error;
+    if (this.failed) return;
+    this.failed = error;
     const waiter = this.waiter;
     this.waiter = null;
     waiter?.reject(error);

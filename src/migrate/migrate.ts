@@ -193,13 +193,15 @@ export async function migrate(sockets: Iterable<net.Socket>, options: MigrateOpt
     }
     for (const [id, f] of failed) rollBack([id], Object.assign(new Error(f.reason), { code: f.code }));
 
-    // 3: the address moves.
+    // 3: the address moves. Not if the channel already failed: the receiver's session is gone
+    // and has discarded its copies (it can still fail during the hand-over: see handback).
+    if (channel.failure) throw channel.failure;
     if (options.handover) {
       const h0 = performance.now();
       try {
         await options.handover();
       } catch (error) {
-        channel.send(encodeJsonFrame('ABORT', { ids: [...inFlight.keys()] }));
+        trySend(channel, encodeJsonFrame('ABORT', { ids: [...inFlight.keys()] }));
         // A hand-over that failed may have half happened (address removed here, added there,
         // announcement failed): with a handback, make sure the address is here again before
         // the connections resume here, or their segments would go to a host that resets them.
@@ -212,10 +214,13 @@ export async function migrate(sockets: Iterable<net.Socket>, options: MigrateOpt
       }
     }
 
-    // 4: activation.
+    // 4: activation. From here on a failure cannot simply resume the connections here: the
+    // address is at the receiver. With a handback it comes back first; without one the
+    // connections live or die at the receiver, and resuming them here as well could send
+    // the client two different streams.
     const a0 = performance.now();
-    channel.send(encodeJsonFrame('ACTIVATE', { ids: [...inFlight.keys()] }));
     try {
+      channel.send(encodeJsonFrame('ACTIVATE', { ids: [...inFlight.keys()] }));
       const frame = await channel.next(timeoutMs);
       if (frame.type !== 'ACTIVATED') throw new FrameError('ERR_FRAME_MESSAGE', `expected ACTIVATED, got ${frame.type}`);
       const a = parseActivated(frame);
@@ -224,12 +229,12 @@ export async function migrate(sockets: Iterable<net.Socket>, options: MigrateOpt
       if (missing.length > 0) rollBack(missing, new Error('receiver did not activate this connection'));
     } catch (error) {
       if (options.handback) {
+        channel.socket.destroy();
         await options.handback();
         rollBack([...inFlight.keys()], error);
         report.error = error as Error;
         return report;
       }
-      // The address is gone and cannot come back: the connections live or die at the receiver.
       report.error = error as Error;
     }
     t.activate = performance.now() - a0;
@@ -250,19 +255,30 @@ export async function migrate(sockets: Iterable<net.Socket>, options: MigrateOpt
     }
     inFlight.clear();
     t.release = performance.now() - r0;
-    channel.send(encodeJsonFrame('BYE', {}));
-    channel.close();
+    trySend(channel, encodeJsonFrame('BYE', {}));
   } catch (error) {
-    // The receiver failed, timed out or died before activation: it discards its copies when
+    // The receiver failed, timed out or died before the hand-over: it discards its copies when
     // the channel drops, and every connection resumes here.
     channel.socket.destroy();
     rollBack([...inFlight.keys()], error);
     report.error = error as Error;
   } finally {
-    if (!channel.socket.destroyed) channel.socket.end();
+    // A failed channel is destroyed at once; a good one is closed, and destroyed anyway if the
+    // peer never answers the close (its fd must not outlive the migration).
+    if (report.error) channel.socket.destroy();
+    else channel.close();
     t.total = performance.now() - started;
   }
   return report;
+}
+
+/** Sends if the channel still works; a message to a peer that is gone changes nothing. */
+function trySend(channel: Channel, frame: Buffer): void {
+  try {
+    channel.send(frame);
+  } catch {
+    // the channel failed: the receiver discards what it had when it notices
+  }
 }
 
 function stayed(socket: net.Socket, error: unknown): StayedConnection {
