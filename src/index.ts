@@ -19,3 +19,5 @@ export { createReceiver, Receiver } from './migrate/receiver.js';
 export type { ReceiverOptions, OnConnection, ReceivedConnection } from './migrate/receiver.js';
 export type { Meta } from './migrate/frames.js';
 export { writeImageFile, readImageFile } from './image-file.js';
+export { configureRepairHelper, repairHelper, repairHelperPath, hasNetAdmin } from './repair-helper.js';
+export type { RepairHelperOptions } from './repair-helper.js';

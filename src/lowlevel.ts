@@ -5,6 +5,7 @@
  */
 import { native } from './load-addon.cjs';
 import { SocketStateError } from './errors.js';
+import { privileged, type HelperOperationName } from './repair-helper.js';
 import type { Family, RepairOptions, RepairWindow, SocketAddress, TcpInfo } from './native-types.js';
 
 export type { Family, RepairOptions, RepairWindow, SocketAddress, TcpInfo } from './native-types.js';
@@ -44,9 +45,12 @@ export function tcpStateName(state: number): TcpStateName | 'UNKNOWN' {
 
 // ---- repair mode -------------------------------------------------------------------------
 
-/** TCP_REPAIR = 1. Needs CAP_NET_ADMIN in the socket's network namespace. */
+/**
+ * TCP_REPAIR = 1. Needs CAP_NET_ADMIN in the socket's network namespace, or a repair helper
+ * (configureRepairHelper): every operation repair mode then allows works without privilege.
+ */
 export function repairOn(fd: number): void {
-  native.setRepair(fd, 1);
+  privileged('repair', fd, 1, 'setsockopt(TCP_REPAIR)', () => native.setRepair(fd, 1));
 }
 
 /**
@@ -54,7 +58,8 @@ export function repairOn(fd: number): void {
  * `windowProbe: false` (TCP_REPAIR_OFF_NO_WP, ~4.18+) stays silent.
  */
 export function repairOff(fd: number, options: { windowProbe?: boolean } = {}): void {
-  native.setRepair(fd, options.windowProbe === false ? -1 : 0);
+  const mode = options.windowProbe === false ? -1 : 0;
+  privileged('repair', fd, mode, 'setsockopt(TCP_REPAIR)', () => native.setRepair(fd, mode));
 }
 
 export function isInRepair(fd: number): boolean {
@@ -188,11 +193,11 @@ export function fdFromProcess(pid: number, fd: number): number {
 
 /** Drop every incoming segment before TCP sees it: a per-socket freeze lock. */
 export function attachFreezeFilter(fd: number): void {
-  native.attachDropFilter(fd);
+  privileged('freezeFilter', fd, 0, 'setsockopt(SO_ATTACH_FILTER)', () => native.attachDropFilter(fd));
 }
 
 export function detachFreezeFilter(fd: number): void {
-  native.detachFilter(fd);
+  privileged('detachFilter', fd, 0, 'setsockopt(SO_DETACH_FILTER)', () => native.detachFilter(fd));
 }
 
 export function tcpInfo(fd: number): TcpInfo {
@@ -229,9 +234,26 @@ export function getOption(fd: number, name: IntOptionName): number {
   return native.getIntOption(fd, levelOf(name), number);
 }
 
+/** Options the kernel allows only with CAP_NET_ADMIN, and the helper operation for each. */
+const PRIVILEGED_OPTIONS: Partial<Record<IntOptionName, HelperOperationName>> = {
+  SO_SNDBUFFORCE: 'sndbufForce',
+  SO_RCVBUFFORCE: 'rcvbufForce',
+  IP_TRANSPARENT: 'transparent',
+  IPV6_TRANSPARENT: 'transparent',
+  SO_MARK: 'mark',
+  SO_PRIORITY: 'priority',
+  TCP_REPAIR: 'repair',
+};
+
 export function setOption(fd: number, name: IntOptionName, value: number | boolean): void {
   const number = optionNumber(name);
-  native.setIntOption(fd, levelOf(name), number, typeof value === 'boolean' ? Number(value) : value);
+  const v = typeof value === 'boolean' ? Number(value) : value;
+  const operation = PRIVILEGED_OPTIONS[name];
+  if (operation === undefined || typeof v !== 'number' || !Number.isInteger(v)) {
+    native.setIntOption(fd, levelOf(name), number, v);
+    return;
+  }
+  privileged(operation, fd, v, `setsockopt(${name})`, () => native.setIntOption(fd, levelOf(name), number, v));
 }
 
 export function getCongestion(fd: number): string {

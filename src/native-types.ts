@@ -144,5 +144,8 @@ export interface NativeBinding {
   getCongestion(fd: number): string;
   setCongestion(fd: number, name: string): void;
   getTcpInfo(fd: number): TcpInfo;
+  unixConnect(path: string, timeoutMs: number): number;
+  sendWithFds(sock: number, bytes: Uint8Array, fds: number[]): void;
+  recvMessage(sock: number, maxBytes: number): Buffer;
   readonly constants: NativeConstants;
 }

@@ -45,7 +45,9 @@ export async function connectChannel(host: string, port: number, key: Buffer, id
     if (e.code?.startsWith('ERR_SSL')) {
       throw new FrameError('ERR_CHANNEL_AUTH', `TLS-PSK handshake with ${host}:${port} failed: wrong key or identity (${e.code})`);
     }
-    throw error;
+    if (e instanceof FrameError) throw e;
+    // Refused, unreachable, or the receiver died mid-handshake: say where, keep the errno code.
+    throw new FrameError(e.code ?? 'ERR_CHANNEL_CONNECT', `cannot open the control channel to ${host}:${port}: ${e.message}`);
   } finally {
     clearTimeout(timer);
   }
