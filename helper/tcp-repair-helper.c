@@ -221,9 +221,8 @@ static int serve(int client) {
     for (int i = 0; i < k && count < 4; i++) memcpy(&fds[count++], CMSG_DATA(c) + i * sizeof(int), sizeof(int));
   }
   int error;
-  if (n != (ssize_t)sizeof(r) || r.magic != MAGIC || r.reserved != 0) error = EBADMSG;
-  else if (msg.msg_flags & (MSG_CTRUNC | MSG_TRUNC)) error = EMSGSIZE;
-  else if (count != 1) error = EINVAL;
+  if (n != (ssize_t)sizeof(r) || (msg.msg_flags & MSG_TRUNC) || r.magic != MAGIC || r.reserved != 0) error = EBADMSG;
+  else if (count != 1 || (msg.msg_flags & MSG_CTRUNC)) error = EINVAL;
   else error = perform(fds[0], &r);
   for (int i = 0; i < count; i++) close(fds[i]);
   if (error && error != EPERM) log_line("refused %s(%d): %s", n == (ssize_t)sizeof(r) ? operation_name(r.operation) : "malformed", n == (ssize_t)sizeof(r) ? r.value : 0, strerror(error));
