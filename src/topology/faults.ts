@@ -1,0 +1,57 @@
+/**
+ * Faults and counters inside one namespace. This kernel has no netem, so loss is an nftables
+ * rule with a random number per packet; resets are counted from the namespace's own SNMP
+ * counters.
+ */
+import { execIn } from './run.js';
+
+const LOSS_TABLE = 'tcp_repair_loss';
+
+export type LossDirection = 'in' | 'out' | 'both';
+
+/**
+ * Drops `percent` % of TCP packets entering and/or leaving namespace `ns` (replacing any loss set
+ * before). Only TCP: ARP and neighbour discovery keep working, so the loss stays the TCP kind.
+ */
+export async function injectLoss(ns: string, percent: number, direction: LossDirection = 'both'): Promise<void> {
+  if (!Number.isInteger(percent) || percent < 0 || percent > 100) throw new RangeError(`loss percent must be an integer 0..100, got ${percent}`);
+  const rule = `meta l4proto tcp numgen random mod 100 < ${percent} drop`;
+  const chains: string[] = [];
+  if (direction !== 'out') chains.push(`add chain inet ${LOSS_TABLE} in { type filter hook input priority -10; }`, `add rule inet ${LOSS_TABLE} in ${rule}`);
+  if (direction !== 'in') chains.push(`add chain inet ${LOSS_TABLE} out { type filter hook output priority -10; }`, `add rule inet ${LOSS_TABLE} out ${rule}`);
+  // Adding then deleting the table first makes the script idempotent (delete of a missing table fails).
+  const script = [`add table inet ${LOSS_TABLE}`, `delete table inet ${LOSS_TABLE}`, `add table inet ${LOSS_TABLE}`, ...chains].join('\n');
+  await execIn(ns, 'nft', ['-f', '-'], { input: script + '\n' });
+}
+
+/** Removes the loss rules of injectLoss (no error if there were none). */
+export async function clearLoss(ns: string): Promise<void> {
+  await execIn(ns, 'nft', ['-f', '-'], { input: `add table inet ${LOSS_TABLE}\ndelete table inet ${LOSS_TABLE}\n` });
+}
+
+/**
+ * TcpOutRsts of namespace `ns`: RST segments its stack sent. Not TcpEstabResets, which also
+ * counts closing a repair-mode socket (a state change that sends nothing).
+ */
+export async function countResets(ns: string): Promise<number> {
+  return (await tcpCounters(ns)).OutRsts ?? 0;
+}
+
+/** The `Tcp:` line of /proc/net/snmp as seen inside `ns` (/proc/net follows the reader's namespace). */
+export async function tcpCounters(ns: string): Promise<Record<string, number>> {
+  const { stdout } = await execIn(ns, 'cat', ['/proc/net/snmp']);
+  const lines = stdout.split('\n').filter((line) => line.startsWith('Tcp:'));
+  const [names, values] = lines.map((line) => line.split(/\s+/).slice(1));
+  if (!names || !values) throw new Error('no Tcp: lines in /proc/net/snmp');
+  return Object.fromEntries(names.map((name, i) => [name, Number(values[i])]));
+}
+
+/**
+ * Lets a host bind and listen on the service address before it owns it (Node servers cannot set
+ * IP_FREEBIND). A repair-mode restore does not need this: IP_TRANSPARENT on the socket covers
+ * bind and connect (measured; see receive notes in the topology test).
+ */
+export async function allowNonLocalBind(ns: string): Promise<void> {
+  await execIn(ns, 'sysctl', ['-q', '-w', 'net.ipv4.ip_nonlocal_bind=1', 'net.ipv6.ip_nonlocal_bind=1']);
+}
+
