@@ -15,7 +15,8 @@ export type LossDirection = 'in' | 'out' | 'both';
  */
 export async function injectLoss(ns: string, percent: number, direction: LossDirection = 'both'): Promise<void> {
   if (!Number.isInteger(percent) || percent < 0 || percent > 100) throw new RangeError(`loss percent must be an integer 0..100, got ${percent}`);
-  const rule = `meta l4proto tcp numgen random mod 100 < ${percent} drop`;
+  // numgen yields 0..99 and nft refuses the always-true `< 100`: 100 % is a plain drop.
+  const rule = percent === 100 ? 'meta l4proto tcp drop' : `meta l4proto tcp numgen random mod 100 < ${percent} drop`;
   const chains: string[] = [];
   if (direction !== 'out') chains.push(`add chain inet ${LOSS_TABLE} in { type filter hook input priority -10; }`, `add rule inet ${LOSS_TABLE} in ${rule}`);
   if (direction !== 'in') chains.push(`add chain inet ${LOSS_TABLE} out { type filter hook output priority -10; }`, `add rule inet ${LOSS_TABLE} out ${rule}`);
