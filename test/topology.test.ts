@@ -36,8 +36,8 @@ async function waitUntilAnswered(topology: Topology, family: 4 | 6): Promise<voi
   }
 }
 
-t.test('the service address moves from host-a to host-b and the client follows at once', async (t) => {
-  const topology = await createTopology({ prefix: 'toptest', ipv6: true });
+for (const overlay of [undefined, 'vxlan'] as const) t.test(`the service address moves from host-a to host-b and the client follows at once (${overlay ?? 'underlay'})`, async (t) => {
+  const topology = await createTopology({ prefix: 'toptest', ipv6: true, overlay });
   t.teardown(() => topology.destroy());
   // host-b listens on the service address before it owns it, as a migration target does.
   await topology.prepareToReceive('host-b');
@@ -59,7 +59,7 @@ t.test('the service address moves from host-a to host-b and the client follows a
     t.equal(answer.role, 'host-b', `IPv${family} reaches host-b after the move`);
     t.ok(answer.ms < 1000, `IPv${family} first connection after the move took ${answer.ms.toFixed(1)} ms (spawn included)`);
   }
-  t.comment(`move: remove ${timings.remove.toFixed(1)} ms, add ${timings.add.toFixed(1)} ms, announce ${timings.announce.toFixed(1)} ms, total ${timings.total.toFixed(1)} ms`);
+  t.comment(`${overlay ?? 'underlay'} move: remove ${timings.remove.toFixed(1)} ms, add ${timings.add.toFixed(1)} ms, announce ${timings.announce.toFixed(1)} ms, total ${timings.total.toFixed(1)} ms`);
   await t.rejects(topology.moveServiceAddress('host-a', 'host-b'), /service address is on host-b/);
 });
 
@@ -118,4 +118,21 @@ t.test('namespaces never leak when the owning process dies', async (t) => {
   t.same((await sweepStale('sweeptest')).sort(), [...namespaces].sort(), 'sweepStale removed the dead run');
   const left = await namespaceNames();
   t.same(namespaces.filter((ns) => left.includes(ns)), [], 'nothing left after the sweep');
+});
+
+t.test('without an announcement the client keeps the old MAC; the tool fallback updates it', async (t) => {
+  const topology = await createTopology({ prefix: 'toptest', ipv6: true });
+  t.teardown(() => topology.destroy());
+  serveRole(topology, 'host-a');
+  await waitUntilAnswered(topology, 4);
+  await waitUntilAnswered(topology, 6);
+  const [macA, macB] = [await topology.macAddress('host-a'), await topology.macAddress('host-b')];
+  await topology.moveServiceAddress('host-a', 'host-b', { announce: 'none' });
+  t.equal((await topology.neighbour('client', topology.service.ipv4))?.lladdr, macA, 'IPv4: still host-a after a silent move');
+  t.equal((await topology.neighbour('client', topology.service.ipv6!))?.lladdr, macA, 'IPv6: still host-a after a silent move');
+  const timings = await topology.moveServiceAddress('host-b', 'host-a', { announce: 'tools' });
+  await topology.moveServiceAddress('host-a', 'host-b', { announce: 'tools' });
+  t.equal((await topology.neighbour('client', topology.service.ipv4))?.lladdr, macB, 'IPv4: arping -U moved the entry');
+  t.equal((await topology.neighbour('client', topology.service.ipv6!))?.lladdr, macB, 'IPv6: ndisc6 -s moved the entry');
+  t.comment(`tools announcement took ${timings.announce.toFixed(0)} ms (arping waits one interval after its frame)`);
 });
