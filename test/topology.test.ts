@@ -1,5 +1,6 @@
 import t from 'tap';
 import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { createTopology, run, sweepStale, type HostRole, type Topology } from 'tcp-repair/topology';
@@ -135,4 +136,21 @@ t.test('without an announcement the client keeps the old MAC; the tool fallback 
   t.equal((await topology.neighbour('client', topology.service.ipv4))?.lladdr, macB, 'IPv4: arping -U moved the entry');
   t.equal((await topology.neighbour('client', topology.service.ipv6!))?.lladdr, macB, 'IPv6: ndisc6 -s moved the entry');
   t.comment(`tools announcement took ${timings.announce.toFixed(0)} ms (arping waits one interval after its frame)`);
+});
+
+t.test('the TLS-PSK control channel runs host-a → host-b over the underlay', async (t) => {
+  const topology = await createTopology({ prefix: 'toptest', ipv6: false });
+  t.teardown(() => topology.destroy());
+  const peer = fileURLToPath(new URL('./fixtures/control-peer.mjs', import.meta.url));
+  const env = { ...process.env, CONTROL_KEY: randomBytes(32).toString('hex') };
+  const receiver = topology.spawnIn('host-b', process.execPath, [peer, 'receiver', topology.hostB.underlay.ipv4], { env, stdio: ['ignore', 'pipe', 'inherit'] });
+  const [portLine] = (await once(receiver.stdout!, 'data')) as [Buffer];
+  const { stdout } = await topology.exec('host-a', process.execPath, [peer, 'sender', topology.hostB.underlay.ipv4, portLine.toString().trim(), '50'], { timeoutMs: 10_000, env });
+  const summary = JSON.parse(stdout) as { restored: number; failed: number[]; handshakeMs: number; totalMs: number };
+  t.equal(summary.restored, 49, '49 images restored');
+  t.same(summary.failed, [0], 'the empty image failed, with its id');
+  t.comment(`control channel across namespaces: handshake ${summary.handshakeMs.toFixed(1)} ms, 50 × 4 KiB conversation ${summary.totalMs.toFixed(1)} ms`);
+  // The receiver may have exited already (exit fires once): read exitCode before waiting.
+  const code = receiver.exitCode ?? ((await once(receiver, 'exit')) as [number | null])[0];
+  t.equal(code, 0, 'the receiver finished cleanly');
 });

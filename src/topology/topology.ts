@@ -9,7 +9,7 @@ import {
   type AddressPair, type HostRole,
 } from './addresses.js';
 import { ANNOUNCE_SYSCTLS, announceByMacEvent, announceIpv4WithArping, announceIpv6WithNdisc6, type AnnounceMethod } from './announce.js';
-import { deleteNamespacesSync, killChildren, registerChild, registerNamespace, unregisterNamespace } from './cleanup.js';
+import { deleteNamespacesSync, killChildren, registerChild, registerNamespace, sweepStale, unregisterNamespace } from './cleanup.js';
 import { allowNonLocalBind, clearLoss, countResets, injectLoss, type LossDirection } from './faults.js';
 import { execIn, ipBatch, run, spawnIn, type RunOptions, type RunResult } from './run.js';
 
@@ -45,10 +45,16 @@ export interface MoveTimings {
 }
 
 let counter = 0;
+const sweptPrefixes = new Set<string>();
 
 export async function createTopology(options: TopologyOptions = {}): Promise<Topology> {
   const prefix = options.prefix ?? 'tcprepair';
   if (!/^[a-z][a-z0-9]*$/.test(prefix)) throw new TypeError(`topology prefix must be lowercase letters and digits, got ${JSON.stringify(prefix)}`);
+  // Leftovers of a SIGKILLed earlier run with this prefix go first (one `ip netns list`).
+  if (!sweptPrefixes.has(prefix)) {
+    sweptPrefixes.add(prefix);
+    await sweepStale(prefix);
+  }
   const topology = new Topology(`${prefix}-${process.pid}-${++counter}`, options.ipv6 ?? true, options.overlay === 'vxlan');
   try {
     await topology.build();
