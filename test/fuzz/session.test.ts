@@ -49,7 +49,7 @@ const session = fc.tuple(fc.boolean(), fc.array(message, { maxLength: 10 }), fc.
 }));
 
 async function play(frames: Buffer[], cut: boolean): Promise<void> {
-  const socket = tls.connect({ host: '127.0.0.1', port, pskCallback: () => ({ psk: Buffer.from(KEY), identity: 'tcp-repair' }), ciphers: PSK_CIPHERS, maxVersion: 'TLSv1.2', checkServerIdentity: () => undefined });
+  const socket = tls.connect({ host: '127.0.0.1', port, pskCallback: () => ({ psk: Buffer.from(KEY), identity: 'tcp-repair' }), ciphers: PSK_CIPHERS, minVersion: 'TLSv1.3', maxVersion: 'TLSv1.3', checkServerIdentity: () => undefined });
   socket.on('error', () => {});
   socket.on('data', () => {});
   await once(socket, 'secureConnect');
