@@ -139,13 +139,13 @@ export class SoakHarness {
       listen: role === 'host-a' ? this.serviceAddresses() : [],
       port: SERVICE_PORT,
       receiver: this.controlAddress(role),
-      key: this.key,
       transparent: role === 'host-b' ? this.options.transparentB !== false : true,
       receiverTimeoutMs: this.options.receiverTimeoutMs ?? 30000,
       chunkBytes: this.options.chunkBytes,
       intervalMs: this.options.intervalMs,
     };
-    const child = this.startIn(this.topology.hosts[role].ns, 'node', [JSON.stringify(config)], this.options.wrapHost?.(role) ?? [], this.options.hostEnv?.(role));
+    const env = { ...this.options.hostEnv?.(role), TCP_REPAIR_SOAK_KEY: this.key };
+    const child = this.startIn(this.topology.hosts[role].ns, 'node', [JSON.stringify(config)], this.options.wrapHost?.(role) ?? [], env);
     child.on('message', (m: Message) => {
       if (m.event === 'sessionError') this.sessionErrors.push({ host: role, code: m.code as string | undefined, message: m.message as string });
     });

@@ -27,7 +27,6 @@ export interface NodeConfig {
   port: number;
   /** Where this host's receiver listens. */
   receiver: { host: string; port: number };
-  key: string;
   /** Restore with IP_TRANSPARENT (default true). */
   transparent?: boolean;
   receiverTimeoutMs?: number;
@@ -59,6 +58,9 @@ interface State {
 }
 
 const config = JSON.parse(process.argv[2] ?? '{}') as NodeConfig;
+// The key comes through the environment, readable only by this user, not argv (/proc/PID/cmdline
+// is readable by everyone).
+const KEY = process.env.TCP_REPAIR_SOAK_KEY ?? '';
 const connections = new Map<net.Socket, { state: State; verifier: StreamVerifier }>();
 let pumping = true;
 let migrating = false;
@@ -193,7 +195,7 @@ async function runMigration(command: Extract<Command, { cmd: 'migrate' }>): Prom
   try {
     const report = await migrate(sockets, {
       to: command.to,
-      key: command.key ?? config.key,
+      key: command.key ?? KEY,
       timeoutMs: command.timeoutMs ?? 10000,
       meta: (socket) => ({ ...connections.get(socket)!.state }),
       handover: () => new Promise<void>((resolve, reject) => {
@@ -223,7 +225,7 @@ async function runMigration(command: Extract<Command, { cmd: 'migrate' }>): Prom
 
 async function main(): Promise<void> {
   const receiver = createReceiver(
-    { host: config.receiver.host, port: config.receiver.port, key: config.key, transparent: config.transparent !== false, timeoutMs: config.receiverTimeoutMs ?? 30000 },
+    { host: config.receiver.host, port: config.receiver.port, key: KEY, transparent: config.transparent !== false, timeoutMs: config.receiverTimeoutMs ?? 30000 },
     (socket, meta) => adopt(socket, meta as unknown as State),
   );
   receiver.on('sessionError', (error: Error & { code?: string }) => send({ event: 'sessionError', code: error.code, message: error.message }));
