@@ -300,7 +300,9 @@ export class SoakHarness {
   /** destroy(), then waits until every process it started has really exited (and its pipes closed). */
   async close(): Promise<void> {
     this.destroy();
-    await Promise.race([Promise.all(this.exits), sleep(5000)]);
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([Promise.all(this.exits), new Promise((resolve) => (timer = setTimeout(resolve, 5000)))]);
+    clearTimeout(timer);
   }
 
   private exits: Promise<void>[] = [];
