@@ -2,26 +2,19 @@
 // builds its addon in an empty project, works from `import` and `require`, runs as `npx
 // tcp-repair`, and passes publint and arethetypeswrong (both run offline on the tarball).
 import t from 'tap';
-import { execFileSync, spawnSync, type SpawnSyncOptions } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { copyFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { publint } from 'publint';
 import { formatMessage } from 'publint/utils';
+import { runAsUser as run, userEnv } from './helpers/user-shell.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const work = mkdtempSync(join(tmpdir(), 'tcp-repair-pack-'));
 t.teardown(() => rmSync(work, { recursive: true, force: true }));
 
-// A user's shell, not npm's script environment: npm_config_* from the outer `npm test` (prefix,
-// lifecycle) must not steer the inner npm commands.
-const userEnv = Object.fromEntries(Object.entries(process.env).filter(([name]) => !/^npm_/i.test(name)));
-
-function run(cmd: string, args: string[], options: SpawnSyncOptions & { cwd: string }) {
-  const r = spawnSync(cmd, args, { encoding: 'utf8', env: userEnv, timeout: 240_000, ...options });
-  return { status: r.status, stdout: String(r.stdout), stderr: String(r.stderr) };
-}
 
 interface PackResult {
   filename: string;
