@@ -19,3 +19,4 @@ export { createReceiver, Receiver } from './migrate/receiver.js';
 export type { ReceiverOptions, OnConnection, ReceivedConnection } from './migrate/receiver.js';
 export type { Meta } from './migrate/frames.js';
 export { writeImageFile, readImageFile } from './image-file.js';
+export type { NativeConstants } from './native-types.js';
