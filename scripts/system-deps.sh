@@ -2,7 +2,8 @@
 # Installs the Debian packages tcp-repair's tests, demo and benchmarks use, if missing.
 # ip (iproute2) builds the test hosts, nft (nftables) injects loss and counts resets,
 # curl and socat are third-party clients, tcpdump captures for RST checks, arping and ndisc6
-# announce a moved service address (gratuitous ARP, IPv6 neighbour solicitation).
+# announce a moved service address (gratuitous ARP, IPv6 neighbour solicitation); script
+# (bsdutils) gives the CLI test a terminal.
 set -euo pipefail
 need=()
 command -v ip >/dev/null || need+=(iproute2)
@@ -11,6 +12,7 @@ command -v curl >/dev/null || need+=(curl)
 command -v socat >/dev/null || need+=(socat)
 command -v tcpdump >/dev/null || need+=(tcpdump)
 command -v setpriv >/dev/null || need+=(util-linux)
+command -v script >/dev/null || need+=(bsdutils)
 command -v arping >/dev/null || need+=(iputils-arping)
 command -v ndisc6 >/dev/null || need+=(ndisc6)
 command -v nstat >/dev/null || need+=(iproute2)
