@@ -1,13 +1,16 @@
 /**
- * The authenticated control channel: TLS 1.2 with a pre-shared key (TLS-PSK). Both ends prove
- * they hold the key, the stream is encrypted, and the handshake's fresh randoms stop replays of
- * an earlier session. A wrong key fails the handshake before any frame is exchanged.
+ * The authenticated control channel: TLS 1.3 with a pre-shared key (TLS-PSK, psk_dhe_ke). Both
+ * ends prove they hold the key, the stream is encrypted with keys from an ephemeral X25519
+ * exchange (forward secret: a key leaked later does not open recorded sessions), and the
+ * handshake's fresh randoms stop replays of an earlier session. A wrong key fails the handshake
+ * (binder check) before any frame is exchanged.
  */
 import tls from 'node:tls';
 import { once } from 'node:events';
 import { FrameDecoder, FrameError, type Frame } from './frames.js';
 
-export const PSK_CIPHERS = 'PSK-AES256-GCM-SHA384:PSK-CHACHA20-POLY1305';
+// TLS 1.3 suites whose hash (SHA-256) matches Node's external PSKs.
+export const PSK_CIPHERS = 'TLS_AES_128_GCM_SHA256:TLS_CHACHA20_POLY1305_SHA256';
 export const DEFAULT_IDENTITY = 'tcp-repair';
 const MIN_KEY_BYTES = 16;
 
@@ -21,8 +24,8 @@ export function tlsServerOptions(key: Buffer, identity: string): tls.TlsOptions 
   return {
     pskCallback: (_socket, id) => (id === identity ? key : null),
     ciphers: PSK_CIPHERS,
-    minVersion: 'TLSv1.2',
-    maxVersion: 'TLSv1.2',
+    minVersion: 'TLSv1.3',
+    maxVersion: 'TLSv1.3',
   };
 }
 
@@ -32,8 +35,8 @@ export async function connectChannel(host: string, port: number, key: Buffer, id
     port,
     pskCallback: () => ({ psk: key, identity }),
     ciphers: PSK_CIPHERS,
-    minVersion: 'TLSv1.2',
-    maxVersion: 'TLSv1.2',
+    minVersion: 'TLSv1.3',
+    maxVersion: 'TLSv1.3',
     checkServerIdentity: () => undefined,
   });
   socket.setNoDelay(true);

@@ -29,3 +29,18 @@ export const SERVICE = { ipv4: '198.18.0.100', ipv6: 'fd00::100' } as const;
 
 /** The interface name inside each host namespace. */
 export const HOST_INTERFACE = 'eth0';
+
+/**
+ * The VXLAN overlay variant (COAT-like: the hosts talk over a tunnel on the underlay, and the
+ * service address lives on the tunnel): a second flat segment, 198.19.0.0/24 and fd01::/64,
+ * carried by VXLAN between the underlay addresses.
+ */
+export const OVERLAY_INTERFACE = 'vx0';
+export const OVERLAY_VNI = 42;
+export const OVERLAY_PORT = 4789;
+export const OVERLAY: Record<HostRole, { ipv4: string; ipv6: string }> = {
+  client: { ipv4: '198.19.0.1', ipv6: 'fd01::1' },
+  'host-a': { ipv4: '198.19.0.2', ipv6: 'fd01::2' },
+  'host-b': { ipv4: '198.19.0.3', ipv6: 'fd01::3' },
+};
+export const OVERLAY_SERVICE = { ipv4: '198.19.0.100', ipv6: 'fd01::100' } as const;
