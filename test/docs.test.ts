@@ -9,6 +9,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import * as api from 'tcp-repair';
+import * as topology from 'tcp-repair/topology';
 
 const run = promisify(execFile);
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -24,10 +25,15 @@ t.test('typedoc: every exported name documented, no broken {@link}', async (t) =
 });
 
 t.test('each runtime export has its page in docs/api', async (t) => {
-  const index = readFileSync(join(root, 'docs/api/README.md'), 'utf8');
-  const lowlevel = readFileSync(join(root, 'docs/api/Namespace.lowlevel.md'), 'utf8');
-  for (const name of Object.keys(api)) t.match(index, `[${name.replaceAll('_', '\\_')}](`, `${name} listed`);
-  for (const name of Object.keys(api.lowlevel)) t.match(lowlevel, `[${name}](`, `lowlevel.${name} listed`);
+  const page = (name: string) => readFileSync(join(root, 'docs/api', name), 'utf8');
+  const pages = [
+    { module: 'tcp-repair', names: Object.keys(api), text: page('tcp-repair.md') },
+    { module: 'tcp-repair lowlevel', names: Object.keys(api.lowlevel), text: page('tcp-repair.Namespace.lowlevel.md') },
+    { module: 'tcp-repair/topology', names: Object.keys(topology), text: page('tcp-repair.topology.md') },
+  ];
+  for (const { module, names, text } of pages) {
+    for (const name of names) t.match(text, `[${name.replaceAll('_', '\\_')}](`, `${module}: ${name} listed`);
+  }
 });
 
 t.test('relative links in README.md and docs/*.md resolve', async (t) => {

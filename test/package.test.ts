@@ -52,7 +52,8 @@ t.test('publint finds nothing to report', async (t) => {
 t.test('arethetypeswrong: types resolve for node10, node16 (CJS and ESM) and bundlers', async (t) => {
   const attw = run(join(root, 'node_modules/.bin/attw'), [tarball, '--format', 'json', '--no-definitely-typed'], { cwd: work });
   const report = JSON.parse(attw.stdout) as { problems: Record<string, unknown[]>; analysis: { entrypoints: Record<string, unknown> } };
-  t.same(Object.keys(report.analysis.entrypoints).sort(), ['.', './package.json'], 'entry points');
+  const exported = Object.keys(JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')).exports).sort();
+  t.same(Object.keys(report.analysis.entrypoints).sort(), exported, 'every entry point of package.json exports checked');
   t.same(report.problems, {}, 'no problem');
   t.equal(attw.status, 0);
 });
@@ -80,6 +81,7 @@ t.test('installs into an empty project, builds its addon, works from import and 
     t.equal(result[kind].roundTrip, 'ping:pong', `${kind}: a connection survives checkpoint/restore`);
   }
   t.same(result.cjs.names, result.esm.names, 'require and import give the same names');
+  t.same(result.topology, { esm: 'function', cjs: 'function' }, 'tcp-repair/topology from import and require');
 
   const help = run('npx', ['--no-install', 'tcp-repair', '--help'], { cwd: project });
   t.equal(help.status, 0, 'npx tcp-repair --help exits 0');

@@ -5,7 +5,7 @@
 //
 // In a real deployment host-a and host-b are two machines, and `handover` is whatever moves the
 // service address between them (a floating IP, a VRRP failover, an ARP announcement).
-import { createTopology } from '../../dist/esm/topology/index.js';
+import { createTopology } from 'tcp-repair/topology';
 
 /** Builds the hosts, runs `body(topology)`, and always removes the hosts again. */
 export async function withHosts(body) {
