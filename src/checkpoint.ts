@@ -26,6 +26,7 @@ import { readSocketOptions } from './socket-options.js';
 import { addHold, takeHold, tupleKey, type SourceHold } from './source-holds.js';
 import type { Family, RepairWindow } from './native-types.js';
 
+/** Options of {@link checkpoint}. */
 export interface CheckpointOptions {
   /** Longest wait (ms) for Node's pending writes to reach the kernel. Default 2000. */
   flushTimeoutMs?: number;
@@ -43,6 +44,14 @@ const MOVABLE_STATES: Partial<Record<number, ImageState>> = {
   [ll.TcpState.CLOSE_WAIT]: 'CLOSE_WAIT',
 };
 
+/**
+ * Freezes a live net.Socket and reads everything needed to rebuild its connection: sequence
+ * numbers, queues (Node's unread and unwritten bytes included), negotiated options, windows,
+ * socket options. The socket stays frozen (nothing is sent or acknowledged) until {@link release}
+ * (the connection lives elsewhere now), {@link resume} (roll back) or a {@link restore} of the image
+ * in this process. Needs CAP_NET_ADMIN. On failure the socket is left as it was and the error is a
+ * {@link SocketStateError} or an {@link ErrnoError}.
+ */
 export async function checkpoint(socket: net.Socket, options: CheckpointOptions = {}): Promise<SocketImage> {
   assertMovable(socket);
   const fd = socketFd(socket);

@@ -39,7 +39,8 @@ traffic with the service address, and prints a report. Cleans up afterwards. Nee
 };
 
 function fail(message: string): never {
-  process.stderr.write(`tcp-repair: ${message}\n`);
+  // One line whatever the cause says (a failed `ip` command carries its multi-line stderr).
+  process.stderr.write(`tcp-repair: ${message.trim().replace(/\s*\n\s*/g, ' ')}\n`);
   process.exit(1);
 }
 

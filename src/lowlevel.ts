@@ -14,6 +14,7 @@ export type { Family, RepairOptions, RepairWindow, SocketAddress, TcpInfo } from
 export const constants = native.constants;
 const C = native.constants;
 
+/** A repair queue (TCP_REPAIR_QUEUE): 'none' (TCP_NO_QUEUE), 'recv' (TCP_RECV_QUEUE), 'send' (TCP_SEND_QUEUE). */
 export type QueueName = 'none' | 'recv' | 'send';
 const QUEUE_IDS: Record<QueueName, 0 | 1 | 2> = { none: 0, recv: 1, send: 2 };
 
@@ -37,7 +38,9 @@ export const TcpState = {
   LISTEN: 10,
   CLOSING: 11,
 } as const;
+/** A TCP state's kernel name, e.g. 'ESTABLISHED'. */
 export type TcpStateName = keyof typeof TcpState;
+/** The name of a kernel TCP state number (as in `tcpInfo(fd).state`), or 'UNKNOWN'. */
 export function tcpStateName(state: number): TcpStateName | 'UNKNOWN' {
   for (const [name, value] of Object.entries(TcpState)) if (value === state) return name as TcpStateName;
   return 'UNKNOWN';
@@ -62,6 +65,7 @@ export function repairOff(fd: number, options: { windowProbe?: boolean } = {}): 
   privileged('repair', fd, mode, 'setsockopt(TCP_REPAIR)', () => native.setRepair(fd, mode));
 }
 
+/** Whether the socket is in repair mode (reads TCP_REPAIR). */
 export function isInRepair(fd: number): boolean {
   return native.getRepair(fd) !== 0;
 }
@@ -94,6 +98,10 @@ export function getRepairWindow(fd: number): RepairWindow {
   return native.getRepairWindow(fd);
 }
 
+/**
+ * Sets TCP_REPAIR_WINDOW (repair mode). The kernel refuses (EINVAL) unless rcv_wup <= rcv_nxt,
+ * snd_wl1 <= rcv_nxt + rcv_wnd and max_window >= snd_wnd, so restore sets it after the receive refill.
+ */
 export function setRepairWindow(fd: number, window: RepairWindow): void {
   native.setRepairWindow(fd, window);
 }
@@ -103,6 +111,7 @@ export function getTimestamp(fd: number): number {
   return native.getTimestamp(fd);
 }
 
+/** Sets the timestamp clock (repair mode) so the peer's PAWS check accepts the restored socket's segments. */
 export function setTimestamp(fd: number, timestamp: number): void {
   native.setTimestamp(fd, u32('timestamp', timestamp));
 }
@@ -119,6 +128,7 @@ export function setMaxSeg(fd: number, mss: number): void {
 
 // ---- queues --------------------------------------------------------------------------------
 
+/** Byte counts of a socket's queues, read with ioctls that need no repair mode. */
 export interface QueueSizes {
   /** SIOCINQ: received bytes not yet read. */
   inq: number;
@@ -128,6 +138,7 @@ export interface QueueSizes {
   notSent: number;
 }
 
+/** The three queue sizes at once (SIOCINQ, SIOCOUTQ, SIOCOUTQNSD). */
 export function queueSizes(fd: number): QueueSizes {
   return { inq: native.getInq(fd), outq: native.getOutq(fd), notSent: native.getOutqNotSent(fd) };
 }
@@ -146,6 +157,7 @@ export function refillQueue(fd: number, queue: Exclude<QueueName, 'none'>, bytes
 
 // ---- socket lifecycle ------------------------------------------------------------------------
 
+/** socket(2): a new blocking, close-on-exec TCP socket of the family; libuv does not watch it. */
 export function createSocket(family: Family): number {
   return native.createSocket(family);
 }
@@ -160,10 +172,12 @@ export function connect(fd: number, family: Family, address: string, port: numbe
   native.connect(fd, family, address, port);
 }
 
+/** listen(2). In repair mode it binds the port without accepting anything (restore's hand-over guard). */
 export function listen(fd: number, backlog = 0): void {
   native.listen(fd, backlog);
 }
 
+/** shutdown(2): 'read' (SHUT_RD), 'write' (SHUT_WR, sends FIN) or 'both'. */
 export function shutdown(fd: number, how: 'read' | 'write' | 'both'): void {
   native.shutdown(fd, how === 'read' ? 0 : how === 'write' ? 1 : 2);
 }
@@ -178,10 +192,12 @@ export function closeFd(fd: number): void {
   native.close(fd);
 }
 
+/** getsockname(2): the socket's local address and port. */
 export function localAddress(fd: number): SocketAddress {
   return native.getSockName(fd);
 }
 
+/** getpeername(2): the peer's address and port; ENOTCONN when not connected. */
 export function peerAddress(fd: number): SocketAddress {
   return native.getPeerName(fd);
 }
@@ -196,10 +212,12 @@ export function attachFreezeFilter(fd: number): void {
   privileged('freezeFilter', fd, 0, 'setsockopt(SO_ATTACH_FILTER)', () => native.attachDropFilter(fd));
 }
 
+/** Removes the freeze filter (SO_DETACH_FILTER): segments reach TCP again. */
 export function detachFreezeFilter(fd: number): void {
   privileged('detachFilter', fd, 0, 'setsockopt(SO_DETACH_FILTER)', () => native.detachFilter(fd));
 }
 
+/** TCP_INFO, decoded: state, options, RTT, windows, counters. Needs no repair mode. */
 export function tcpInfo(fd: number): TcpInfo {
   return native.getTcpInfo(fd);
 }
@@ -229,6 +247,7 @@ function optionNumber(name: IntOptionName): number {
   return value;
 }
 
+/** getsockopt(2) of an integer option, by its kernel name (the level follows from the prefix). */
 export function getOption(fd: number, name: IntOptionName): number {
   const number = optionNumber(name);
   return native.getIntOption(fd, levelOf(name), number);
@@ -245,6 +264,7 @@ const PRIVILEGED_OPTIONS: Partial<Record<IntOptionName, HelperOperationName>> = 
   TCP_REPAIR: 'repair',
 };
 
+/** setsockopt(2) of an integer option, by its kernel name; booleans become 0 or 1. */
 export function setOption(fd: number, name: IntOptionName, value: number | boolean): void {
   const number = optionNumber(name);
   const v = typeof value === 'boolean' ? Number(value) : value;
@@ -256,10 +276,12 @@ export function setOption(fd: number, name: IntOptionName, value: number | boole
   privileged(operation, fd, v, `setsockopt(${name})`, () => native.setIntOption(fd, levelOf(name), number, v));
 }
 
+/** TCP_CONGESTION: the congestion control algorithm's name, e.g. 'cubic'. */
 export function getCongestion(fd: number): string {
   return native.getCongestion(fd);
 }
 
+/** Sets TCP_CONGESTION; the algorithm must be available (allowed) on this host. */
 export function setCongestion(fd: number, name: string): void {
   native.setCongestion(fd, name);
 }

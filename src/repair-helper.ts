@@ -20,6 +20,7 @@ import path from 'node:path';
 import { native, packageRoot } from './load-addon.cjs';
 import { isErrnoError, type ErrnoError } from './errors.js';
 
+/** Where the repair helper listens, for {@link configureRepairHelper}. */
 export interface RepairHelperOptions {
   /** The helper's Unix socket. */
   socketPath: string;

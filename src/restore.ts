@@ -34,6 +34,7 @@ import { takeHold, tupleKey, hasHold } from './source-holds.js';
 import { socketFd } from './socket-fd.js';
 import type { RepairWindow } from './native-types.js';
 
+/** Options of {@link restore}. */
 export interface RestoreOptions {
   /**
    * Set IP_TRANSPARENT so the socket can use a local address this host does not own yet
@@ -57,6 +58,12 @@ const BUFFER_SLACK = 256 * 1024;
 /** Sockets restored quietly, with what activate() must still do for them. */
 const quietSockets = new WeakMap<net.Socket, { reuseAddress: boolean; finReceived: boolean }>();
 
+/**
+ * Rebuilds the connection an image describes and returns it as a connected net.Socket (no
+ * 'connect' event: it is connected already). Unsent bytes are written normally. In the process
+ * that still holds the frozen source, it takes over from it without a gap. Needs CAP_NET_ADMIN;
+ * an image for a local address this host does not own needs `transparent: true`.
+ */
 export function restore(image: SocketImage, options: RestoreOptions = {}): net.Socket {
   validateImage(image);
   const fd = ll.createSocket(image.family);

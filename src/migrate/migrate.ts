@@ -18,10 +18,13 @@ import { connectChannel, DEFAULT_IDENTITY, keyBytes, type Channel } from './chan
 import { encodeImageFrame, encodeJsonFrame, FrameError, type Meta } from './frames.js';
 import { PROTOCOL_VERSION, parseActivated, parseFailed, parseRestored, type Failed } from './protocol.js';
 
+/** Options of {@link migrate}. */
 export interface MigrateOptions {
+  /** The receiver's control address ({@link createReceiver} on the destination host). */
   to: { host: string; port: number };
   /** Pre-shared key (at least 16 bytes), the same as the receiver's. */
   key: Buffer | string;
+  /** TLS-PSK identity, the same at both ends (default 'tcp-repair'). */
   identity?: string;
   /**
    * Per-connection application state sent with the image (JSON value or bytes). Called right
@@ -47,6 +50,7 @@ export interface MigrateOptions {
   maxImageBytes?: number;
 }
 
+/** A connection now served by the destination; its local `socket` here is closed. */
 export interface MovedConnection {
   socket: net.Socket;
   local: SocketImage['local'];
@@ -55,12 +59,14 @@ export interface MovedConnection {
   payloadBytes: number;
 }
 
+/** A connection that did not move and still works here, with the reason. */
 export interface StayedConnection {
   socket: net.Socket;
   code: string;
   reason: string;
 }
 
+/** Milliseconds spent in each phase of a migration. */
 export interface PhaseTimings {
   /** Connecting and authenticating the control channel. */
   connect: number;
@@ -78,6 +84,7 @@ export interface PhaseTimings {
   total: number;
 }
 
+/** What {@link migrate} did with each connection, and how long each phase took. */
 export interface MigrationReport {
   moved: MovedConnection[];
   stayed: StayedConnection[];
@@ -92,6 +99,13 @@ interface InFlight {
   imageBytes: number;
 }
 
+/**
+ * Moves live connections to another host, where {@link createReceiver} runs: checkpoints each
+ * socket, streams its image (with `meta`) over an authenticated TLS channel, waits until the
+ * destination restored all of them, calls `handover` to move the service address, then lets the
+ * destination activate them and releases the frozen sources. Never throws for a connection: what
+ * could not move stays here, working, and is listed in `stayed`.
+ */
 export async function migrate(sockets: Iterable<net.Socket>, options: MigrateOptions): Promise<MigrationReport> {
   const timeoutMs = options.timeoutMs ?? 10000;
   const key = keyBytes(options.key);

@@ -21,11 +21,14 @@ import { Channel, DEFAULT_IDENTITY, keyBytes, tlsServerOptions } from './channel
 import { decodeImageFrame, encodeJsonFrame, FrameError, type Frame, type Meta } from './frames.js';
 import { PROTOCOL_VERSION, parseHello, parseIdList } from './protocol.js';
 
+/** Options of {@link createReceiver}. */
 export interface ReceiverOptions {
+  /** Address and port the control channel listens on (not the service address). */
   host: string;
   port: number;
   /** Pre-shared key (at least 16 bytes) shared with the source. */
   key: Buffer | string;
+  /** TLS-PSK identity, the same at both ends (default 'tcp-repair'). */
   identity?: string;
   /** Restore with IP_TRANSPARENT (default true): the service address may not be here yet. */
   transparent?: boolean;
@@ -37,12 +40,17 @@ export interface ReceiverOptions {
   maxConnections?: number;
 }
 
+/** Details of a restored connection, passed to {@link OnConnection}. */
 export interface ReceivedConnection {
   image: SocketImage;
   /** Session-local id the source gave this connection. */
   id: number;
 }
 
+/**
+ * Called with each connection once it is live on this host, with the `meta` the source sent:
+ * the place to hand the socket to the application (e.g. `server.emit('connection', socket)`).
+ */
 export type OnConnection = (socket: net.Socket, meta: Meta, info: ReceivedConnection) => void;
 
 interface Pending {
@@ -52,10 +60,12 @@ interface Pending {
 }
 
 /**
- * Events, for observability (and the fault-injection tests, which stop the process at each):
- * 'session' (a source connected and authenticated), 'image' (id: an image arrived, before its
- * restore), 'restored' (id, image: restored, before the confirmation is sent), 'restoreFailed'
- * (id, error), 'activate' (ids: before activating), 'sessionError' (error).
+ * The destination end of {@link migrate}. Emits 'sessionError' when a source's session fails (its
+ * connections stay at the source) and 'error' when `onConnection` throws. For observability
+ * (and the fault-injection tests, which stop the process at each) also: 'session' (a source
+ * connected and authenticated), 'image' (id: an image arrived, before its restore), 'restored'
+ * (id, image: restored, before the confirmation is sent), 'restoreFailed' (id, error) and
+ * 'activate' (ids: before activating).
  */
 export class Receiver extends EventEmitter {
   private readonly server: tls.Server;
@@ -74,6 +84,7 @@ export class Receiver extends EventEmitter {
     this.server.on('tlsClientError', (error) => this.emit('sessionError', error));
   }
 
+  /** Starts accepting sources on `host`:`port`; resolves once listening. */
   async listen(): Promise<void> {
     await new Promise<void>((resolve, reject) => {
       this.server.once('error', reject);
@@ -84,10 +95,12 @@ export class Receiver extends EventEmitter {
     });
   }
 
+  /** The control channel's bound address (useful with port 0). */
   address(): net.AddressInfo {
     return this.server.address() as net.AddressInfo;
   }
 
+  /** Stops accepting sources; sessions in progress finish. */
   async close(): Promise<void> {
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
@@ -198,6 +211,7 @@ function protocolError(message: string): FrameError {
   return new FrameError('ERR_FRAME_MESSAGE', message);
 }
 
+/** Creates the destination end of a migration; call `listen()` on the result. */
 export function createReceiver(options: ReceiverOptions, onConnection: OnConnection): Receiver {
   return new Receiver(options, onConnection);
 }

@@ -16,6 +16,7 @@
  */
 import { CommandError, execIn, run, type RunResult } from './run.js';
 
+/** How a moved address is announced: the kernel's own notifications (default), arping/ndisc6, or not at all. */
 export type AnnounceMethod = 'kernel' | 'tools' | 'none';
 
 /** The sysctls the 'kernel' method relies on; set in each host that may own the address. */

@@ -7,6 +7,7 @@ import { execIn } from './run.js';
 
 const LOSS_TABLE = 'tcp_repair_loss';
 
+/** Which packets a loss rule drops: those arriving at the host, those leaving it, or both. */
 export type LossDirection = 'in' | 'out' | 'both';
 
 /**

@@ -1,4 +1,8 @@
-/** Test and demo hosts as network namespaces: the ground the host-to-host migration runs on. */
+/**
+ * Test and demo hosts as network namespaces: the ground the host-to-host migration runs on.
+ * Imported as `tcp-repair/topology`.
+ * @module tcp-repair/topology
+ */
 export { createTopology, Topology } from './topology.js';
 export type { Host, HostRef, MoveTimings, TopologyOptions } from './topology.js';
 export { HOST_INTERFACE, HOST_ROLES, OVERLAY, OVERLAY_INTERFACE, OVERLAY_SERVICE, SERVICE, UNDERLAY, UNDERLAY_PREFIX } from './addresses.js';

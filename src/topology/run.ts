@@ -5,6 +5,7 @@
  */
 import { execFile, spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 
+/** A finished command's output and duration. */
 export interface RunResult {
   stdout: string;
   stderr: string;
@@ -26,6 +27,7 @@ export class CommandError extends Error {
   }
 }
 
+/** Options of {@link run}, {@link execIn}. */
 export interface RunOptions {
   /** Kills the command after this long; default 10 s, so a stuck tool cannot hang a test. */
   timeoutMs?: number;

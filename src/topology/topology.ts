@@ -13,6 +13,7 @@ import { deleteNamespacesSync, killChildren, registerChild, registerNamespace, s
 import { allowNonLocalBind, clearLoss, countResets, guardResets, injectLoss, unguardResets, type LossDirection } from './faults.js';
 import { execIn, ipBatch, run, spawnIn, type RunOptions, type RunResult } from './run.js';
 
+/** Options of {@link createTopology}. */
 export interface TopologyOptions {
   /** Lowercase letters and digits; namespaces are `${prefix}-${pid}-${counter}-${role}`. */
   prefix?: string;
@@ -25,6 +26,7 @@ export interface TopologyOptions {
   overlay?: 'vxlan';
 }
 
+/** One host of a topology: its role, its network namespace and its addresses. */
 export interface Host {
   role: HostRole;
   /** The network namespace name, for `ip netns exec`. */
@@ -34,6 +36,7 @@ export interface Host {
   overlay?: AddressPair;
 }
 
+/** A host given by its role ('host-a') or as the {@link Host} object. */
 export type HostRef = HostRole | Host;
 
 /** Milliseconds spent in each step of a service-address move (spawning the tools included). */
@@ -47,6 +50,10 @@ export interface MoveTimings {
 let counter = 0;
 const sweptPrefixes = new Set<string>();
 
+/**
+ * Builds the hosts (client, host-a, host-b as network namespaces on a bridge, with the service
+ * address on host-a). Call `destroy()` when done; the namespaces are also removed at process exit.
+ */
 export async function createTopology(options: TopologyOptions = {}): Promise<Topology> {
   const prefix = options.prefix ?? 'tcprepair';
   if (!/^[a-z][a-z0-9]*$/.test(prefix)) throw new TypeError(`topology prefix must be lowercase letters and digits, got ${JSON.stringify(prefix)}`);
@@ -65,6 +72,7 @@ export async function createTopology(options: TopologyOptions = {}): Promise<Top
   return topology;
 }
 
+/** A built set of test hosts: run commands in them, move the service address, inject loss, count resets. */
 export class Topology {
   readonly id: string;
   readonly ipv6: boolean;
@@ -96,12 +104,18 @@ export class Topology {
     this.serviceDevice = overlay ? OVERLAY_INTERFACE : HOST_INTERFACE;
   }
 
+  /** The client host. */
   get client(): Host { return this.hosts.client; }
+  /** The host the service starts on. */
   get hostA(): Host { return this.hosts['host-a']; }
+  /** The host the service moves to. */
   get hostB(): Host { return this.hosts['host-b']; }
+  /** The host that holds the service address now. */
   get owner(): HostRole { return this.serviceOwner; }
+  /** Every namespace of the topology, the switch's included. */
   get namespaces(): string[] { return [this.switchNs, ...HOST_ROLES.map((role) => this.hosts[role].ns)]; }
 
+  /** The {@link Host} for a role (or the host itself). */
   host(ref: HostRef): Host {
     return typeof ref === 'string' ? this.hosts[ref] : ref;
   }
@@ -219,6 +233,7 @@ export class Topology {
     return injectLoss(this.host(where).ns, percent, direction);
   }
 
+  /** Removes what {@link Topology.injectLoss} added. */
   clearLoss(where: HostRef): Promise<void> {
     return clearLoss(this.host(where).ns);
   }
