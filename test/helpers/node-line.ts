@@ -36,7 +36,7 @@ function fetchNode(major: number): string {
  */
 function mirrorProject(): string {
   const mirror = mkdtempSync(join(tmpdir(), 'tcp-repair-node-line-'));
-  for (const entry of ['package.json', '.taprc', 'binding.gyp', 'native', 'dist', 'test']) cpSync(join(root, entry), join(mirror, entry), { recursive: true });
+  for (const entry of ['package.json', '.taprc', 'binding.gyp', 'native', 'helper', 'dist', 'test']) cpSync(join(root, entry), join(mirror, entry), { recursive: true });
   symlinkSync(join(root, 'node_modules'), join(mirror, 'node_modules'));
   return mirror;
 }
