@@ -10,6 +10,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   tcprepair::RegisterSockets(env, exports);
   tcprepair::RegisterOptions(env, exports);
   tcprepair::RegisterInfo(env, exports);
+  tcprepair::RegisterUnix(env, exports);
   return exports;
 }
 }  // namespace

@@ -58,6 +58,7 @@ std::string Hint(int err, const char* syscall, int fd) {
       return "";
     case EADDRNOTAVAIL:
       if (Mentions(syscall, "connect")) return "another socket holds the same 4-tuple, or the local address is not usable";
+      if (Mentions(syscall, "bind")) return "the address is not on this host: move it here first, or restore with IP_TRANSPARENT";
       return "";
     case EAGAIN:
       // A repair-queue refill is non-blocking: a full send buffer shows up as EAGAIN.

@@ -8,4 +8,5 @@ void RegisterQueues(Napi::Env env, Napi::Object exports);
 void RegisterSockets(Napi::Env env, Napi::Object exports);
 void RegisterOptions(Napi::Env env, Napi::Object exports);
 void RegisterInfo(Napi::Env env, Napi::Object exports);
+void RegisterUnix(Napi::Env env, Napi::Object exports);
 }  // namespace tcprepair

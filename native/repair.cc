@@ -1,5 +1,5 @@
 // TCP_REPAIR and the options that only mean something in repair mode. Each export is one
-// setsockopt/getsockopt; the order in which they must be called lives in src/restore-steps.ts.
+// setsockopt/getsockopt; the order in which they must be called lives in src/checkpoint.ts and src/restore.ts.
 #include <cerrno>
 #include <string>
 #include <vector>

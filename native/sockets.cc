@@ -246,6 +246,8 @@ Napi::Value SocketKind(const Napi::CallbackInfo& info) {
 // socket it is attached to. A classic filter is compiled (JIT) and freed per socket: measured
 // on 6.18 that is ~8 µs per attach against ~0.7 µs for attaching a loaded program by fd. Loading
 // needs CAP_BPF or CAP_SYS_ADMIN (or unprivileged BPF); without it, -1 and the classic filter.
+// Loaded when the addon loads (RegisterSockets), so the descriptor it keeps open is there from
+// the start, not an fd that appears with the first checkpoint.
 int SharedDropProgram() {
   static std::once_flag once;
   static int program = -1;
@@ -315,6 +317,7 @@ Napi::Value PidfdGetFd(const Napi::CallbackInfo& info) {
 }  // namespace
 
 void RegisterSockets(Napi::Env env, Napi::Object exports) {
+  SharedDropProgram();
   exports.Set("createSocket", Napi::Function::New(env, CreateSocket, "createSocket"));
   exports.Set("bind", Napi::Function::New(env, Bind, "bind"));
   exports.Set("connect", Napi::Function::New(env, Connect, "connect"));

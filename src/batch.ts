@@ -11,6 +11,7 @@
  */
 import { native } from './load-addon.cjs';
 import { isErrnoError } from './errors.js';
+import { explainPermission, privileged, throughHelper, type HelperOperationName } from './repair-helper.js';
 import type { Family, RepairWindow } from './native-types.js';
 import type { NegotiatedOptions } from './image.js';
 
@@ -27,13 +28,36 @@ export function readInts(fd: number, spec: Int32Array, out: Int32Array): Int32Ar
   return out;
 }
 
+/** Options the kernel allows only with CAP_NET_ADMIN (as lowlevel.setOption routes them), by (level, name). */
+const PRIVILEGED = new Map<number, { operation: HelperOperationName; syscall: string }>(
+  (
+    [
+      [C.SOL_TCP, 'TCP_REPAIR', 'repair'],
+      [C.SOL_SOCKET, 'SO_SNDBUFFORCE', 'sndbufForce'],
+      [C.SOL_SOCKET, 'SO_RCVBUFFORCE', 'rcvbufForce'],
+      [C.IPPROTO_IP, 'IP_TRANSPARENT', 'transparent'],
+      [C.IPPROTO_IPV6, 'IPV6_TRANSPARENT', 'transparent'],
+      [C.SOL_SOCKET, 'SO_MARK', 'mark'],
+      [C.SOL_SOCKET, 'SO_PRIORITY', 'priority'],
+    ] as const
+  ).map(([level, name, operation]) => [optionKey(level, C[name]!), { operation, syscall: `setsockopt(${name})` }]),
+);
+const PRIVILEGED_SYSCALLS = new Set([...[...PRIVILEGED.values()].map((p) => p.syscall), 'setsockopt(TCP_REPAIR_OFF_NO_WP)']);
+
+function optionKey(level: number, name: number): number {
+  return level * 0x10000 + name;
+}
+
 /**
  * Integer setsockopt calls collected, then made in one native call, in the order added. A
- * single module-level instance is reused (see `intWrites()`); `apply` empties it.
+ * single module-level instance is reused (see `intWrites()`); `apply` empties it. A process
+ * without CAP_NET_ADMIN that uses the repair helper makes them one at a time instead, the
+ * privileged ones through the helper (src/repair-helper.ts).
  */
 export class IntWrites {
   private spec = new Int32Array(3 * 32);
   private length = 0;
+  private privileged = 0;
 
   set(level: number, name: number, value: number | boolean): this {
     if (this.length === this.spec.length) {
@@ -46,18 +70,41 @@ export class IntWrites {
     this.spec[this.length + 1] = name;
     this.spec[this.length + 2] = typeof value === 'boolean' ? Number(value) : value;
     this.length += 3;
+    if (PRIVILEGED.has(optionKey(level, name))) this.privileged++;
     return this;
   }
 
   apply(fd: number): void {
     const count = this.length / 3;
+    const privileged = this.privileged;
     this.length = 0;
-    if (count > 0) native.setIntOptions(fd, this.spec, count);
+    this.privileged = 0;
+    if (count === 0) return;
+    if (privileged > 0 && throughHelper()) {
+      this.applyOneByOne(fd, count);
+      return;
+    }
+    try {
+      native.setIntOptions(fd, this.spec, count);
+    } catch (error) {
+      if (isErrnoError(error) && PRIVILEGED_SYSCALLS.has(error.syscall)) explainPermission(error);
+      throw error;
+    }
+  }
+
+  private applyOneByOne(fd: number, count: number): void {
+    for (let i = 0; i < count * 3; i += 3) {
+      const [level, name, value] = [this.spec[i]!, this.spec[i + 1]!, this.spec[i + 2]!];
+      const how = PRIVILEGED.get(optionKey(level, name));
+      if (how === undefined) native.setIntOption(fd, level, name, value);
+      else privileged(how.operation, fd, value, how.syscall, () => native.setIntOption(fd, level, name, value));
+    }
   }
 
   /** Forget what was collected (after a failure elsewhere). */
   clear(): void {
     this.length = 0;
+    this.privileged = 0;
   }
 }
 

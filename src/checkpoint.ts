@@ -23,11 +23,13 @@ import { C } from './batch.js';
 import { SocketStateError } from './errors.js';
 import { IMAGE_VERSION, type ImageState, type SocketImage } from './image.js';
 import { socketFd } from './socket-fd.js';
+import { tcpFamilyOf } from './socket-kind.js';
 import { assertMovable, bufferedReadBytes, flushPendingWrites, pendingWriteBytes, readNodeState, startReading, stopReading } from './node-socket.js';
 import { socketOptionSpec, socketOptionsFrom } from './socket-options.js';
 import { addHold, takeHold, tupleKey, type SourceHold } from './source-holds.js';
 import type { Family, RepairWindow } from './native-types.js';
 
+/** Options of {@link checkpoint}. */
 export interface CheckpointOptions {
   /** Longest wait (ms) for Node's pending writes to reach the kernel. Default 2000. */
   flushTimeoutMs?: number;
@@ -71,11 +73,19 @@ const frozenValues = new Int32Array(16);
 /** Empty payloads share one zero-length Buffer (nothing can be written into it). */
 const NO_BYTES = Buffer.alloc(0);
 
+/**
+ * Freezes a live net.Socket and reads everything needed to rebuild its connection: sequence
+ * numbers, queues (Node's unread and unwritten bytes included), negotiated options, windows,
+ * socket options. The socket stays frozen (nothing is sent or acknowledged) until {@link release}
+ * (the connection lives elsewhere now), {@link resume} (roll back) or a {@link restore} of the image
+ * in this process. Needs CAP_NET_ADMIN. On failure the socket is left as it was and the error is a
+ * {@link SocketStateError} or an {@link ErrnoError}.
+ */
 export async function checkpoint(socket: net.Socket, options: CheckpointOptions = {}): Promise<SocketImage> {
   assertMovable(socket);
   const fd = socketFd(socket);
   const kind = batch.readInts(fd, BEFORE_FREEZE, beforeFreeze);
-  const family = ll.tcpFamilyOf(fd, { domain: kind[0]!, type: kind[1]!, protocol: kind[2]! });
+  const family = tcpFamilyOf(fd, { domain: kind[0]!, type: kind[1]!, protocol: kind[2]! });
   const reuseAddress = kind[3]! !== 0;
   if (pendingWriteBytes(socket) > 0) {
     await flushPendingWrites(socket, options.flushTimeoutMs ?? 2000);

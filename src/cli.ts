@@ -30,15 +30,17 @@ feature, available, what it enables, the fallback when missing.
   --repair      also read sequence numbers and the repair window, which needs repair mode for
                 an instant: the owner's reads/writes fail (EPERM/EINVAL) if they hit that instant
   --json        machine-readable output`,
-  demo: `Usage: tcp-repair demo [--connections N] [--streams N] [--bytes N] [--ipv6] [--json]
+  demo: `Usage: tcp-repair demo [--connections N] [--streams N] [--bytes N] [--no-ipv6] [--overlay vxlan] [--json]
 
 Builds three network namespaces (client, host-a, host-b), starts a service on host-a with live
 clients (sha256-checked streams and request/response), moves every connection to host-b mid-
-traffic with the service address, and prints a report. Cleans up afterwards. Needs root.`,
+traffic with the service address, and prints a report. Cleans up afterwards. Needs root.
+  --overlay vxlan   the service address lives on a VXLAN overlay between the hosts (COAT-style)`,
 };
 
 function fail(message: string): never {
-  process.stderr.write(`tcp-repair: ${message}\n`);
+  // One line whatever the cause says (a failed `ip` command carries its multi-line stderr).
+  process.stderr.write(`tcp-repair: ${message.trim().replace(/\s*\n\s*/g, ' ')}\n`);
   process.exit(1);
 }
 

@@ -8,6 +8,7 @@ export interface ErrnoError extends Error {
   fd?: number;
 }
 
+/** True for a failed syscall's error (from the addon or Node itself): it has `code` and `errno`. */
 export function isErrnoError(value: unknown): value is ErrnoError {
   return value instanceof Error && typeof (value as ErrnoError).code === 'string' && typeof (value as ErrnoError).errno === 'number';
 }

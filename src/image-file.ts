@@ -5,6 +5,7 @@
 import { openSync, writeSync, closeSync, readFileSync, fchmodSync } from 'node:fs';
 import { decodeImage, encodeImage, type SocketImage } from './image.js';
 
+/** Writes an encoded image to a new file, mode 0600; refuses (EEXIST) to replace an existing one. */
 export function writeImageFile(path: string, image: SocketImage): void {
   const bytes = encodeImage(image);
   // O_EXCL: refuse to follow or overwrite an existing file (someone else's symlink included).
@@ -17,6 +18,7 @@ export function writeImageFile(path: string, image: SocketImage): void {
   }
 }
 
+/** Reads and decodes an image file written by {@link writeImageFile}. */
 export function readImageFile(path: string): SocketImage {
   return decodeImage(readFileSync(path));
 }

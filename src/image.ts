@@ -14,6 +14,7 @@ import type { Family, RepairWindow } from './native-types.js';
 import { TcpRepairError } from './errors.js';
 
 export const IMAGE_MAGIC = Buffer.from('TCPRIMG\n', 'latin1');
+/** The image format version this build writes and the only one it reads. */
 export const IMAGE_VERSION = 1;
 /** Refuse headers larger than this before parsing (a real header is well under 2 KiB). */
 const MAX_HEADER_BYTES = 64 * 1024;
@@ -24,6 +25,7 @@ const DIGEST_BYTES = 32;
 export type ImageState = 'ESTABLISHED' | 'CLOSE_WAIT';
 export const IMAGE_STATES: readonly ImageState[] = ['ESTABLISHED', 'CLOSE_WAIT'];
 
+/** One end of the connection. */
 export interface Endpoint {
   address: string;
   port: number;
@@ -69,6 +71,11 @@ export interface NodeStateImage {
   encoding: string | null;
 }
 
+/**
+ * Everything needed to bring a TCP connection back: what {@link checkpoint} returns and
+ * {@link restore} takes. It holds the connection's sequence numbers and payload bytes: whoever has
+ * it can hijack the connection, so keep it like a secret.
+ */
 export interface SocketImage {
   version: number;
   family: Family;
@@ -96,6 +103,7 @@ export interface SocketImage {
   takenAt: number;
 }
 
+/** Why an image was refused (the `code` of an {@link ImageError}). */
 export type ImageErrorCode =
   | 'ERR_IMAGE_TRUNCATED'
   | 'ERR_IMAGE_FOREIGN'
@@ -112,6 +120,7 @@ interface HeaderJson extends Omit<SocketImage, 'recvQueue' | 'sentUnacked' | 'un
   lengths: { recvQueue: number; sentUnacked: number; unsent: number };
 }
 
+/** Serialises an image: versioned, self-describing header, payload, SHA-256 over all of it. */
 export function encodeImage(image: SocketImage): Buffer {
   validateImage(image);
   const { recvQueue, sentUnacked, unsent } = image;
@@ -145,6 +154,7 @@ export function encodeImage(image: SocketImage): Buffer {
   return out;
 }
 
+/** Parses and checks bytes from {@link encodeImage}; throws {@link ImageError} on anything wrong. */
 export function decodeImage(bytes: Uint8Array): SocketImage {
   if (!(bytes instanceof Uint8Array)) throw new ImageError('ERR_IMAGE_FIELD', 'image must be a Buffer or Uint8Array');
   const buf = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);

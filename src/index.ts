@@ -1,4 +1,8 @@
-/** tcp-repair: checkpoint a live TCP connection and restore it elsewhere (Linux TCP_REPAIR). */
+/**
+ * tcp-repair: checkpoint a live TCP connection and restore it elsewhere (Linux TCP_REPAIR).
+ * @module tcp-repair
+ */
+/** The typed TCP_REPAIR primitives: one kernel operation per function, on a plain file descriptor. */
 export * as lowlevel from './lowlevel.js';
 export { constants, TcpState, tcpStateName } from './lowlevel.js';
 export type { Family, RepairOptions, RepairWindow, SocketAddress, TcpInfo, QueueSizes, QueueName, IntOptionName } from './lowlevel.js';
@@ -19,3 +23,6 @@ export { createReceiver, Receiver } from './migrate/receiver.js';
 export type { ReceiverOptions, OnConnection, ReceivedConnection } from './migrate/receiver.js';
 export type { Meta } from './migrate/frames.js';
 export { writeImageFile, readImageFile } from './image-file.js';
+export type { NativeConstants } from './native-types.js';
+export { configureRepairHelper, repairHelper, repairHelperPath, hasNetAdmin } from './repair-helper.js';
+export type { RepairHelperOptions } from './repair-helper.js';

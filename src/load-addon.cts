@@ -20,3 +20,6 @@ function load(): NativeBinding {
 }
 
 export const native: NativeBinding = load();
+
+/** The package root (where build/ lives), for programs built with the addon. */
+export const packageRoot: string = moduleRoot;

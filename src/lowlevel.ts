@@ -4,7 +4,8 @@
  * in which these must be called to checkpoint or restore lives in checkpoint.ts / restore.ts.
  */
 import { native } from './load-addon.cjs';
-import { SocketStateError } from './errors.js';
+import { tcpFamilyOf } from './socket-kind.js';
+import { privileged, type HelperOperationName } from './repair-helper.js';
 import type { Family, RepairOptions, RepairWindow, SocketAddress, TcpInfo } from './native-types.js';
 
 export type { Family, RepairOptions, RepairWindow, SocketAddress, TcpInfo } from './native-types.js';
@@ -13,6 +14,7 @@ export type { Family, RepairOptions, RepairWindow, SocketAddress, TcpInfo } from
 export const constants = native.constants;
 const C = native.constants;
 
+/** A repair queue (TCP_REPAIR_QUEUE): 'none' (TCP_NO_QUEUE), 'recv' (TCP_RECV_QUEUE), 'send' (TCP_SEND_QUEUE). */
 export type QueueName = 'none' | 'recv' | 'send';
 const QUEUE_IDS: Record<QueueName, 0 | 1 | 2> = { none: 0, recv: 1, send: 2 };
 
@@ -36,7 +38,9 @@ export const TcpState = {
   LISTEN: 10,
   CLOSING: 11,
 } as const;
+/** A TCP state's kernel name, e.g. 'ESTABLISHED'. */
 export type TcpStateName = keyof typeof TcpState;
+/** The name of a kernel TCP state number (as in `tcpInfo(fd).state`), or 'UNKNOWN'. */
 export function tcpStateName(state: number): TcpStateName | 'UNKNOWN' {
   for (const [name, value] of Object.entries(TcpState)) if (value === state) return name as TcpStateName;
   return 'UNKNOWN';
@@ -44,9 +48,12 @@ export function tcpStateName(state: number): TcpStateName | 'UNKNOWN' {
 
 // ---- repair mode -------------------------------------------------------------------------
 
-/** TCP_REPAIR = 1. Needs CAP_NET_ADMIN in the socket's network namespace. */
+/**
+ * TCP_REPAIR = 1. Needs CAP_NET_ADMIN in the socket's network namespace, or a repair helper
+ * (configureRepairHelper): every operation repair mode then allows works without privilege.
+ */
 export function repairOn(fd: number): void {
-  native.setRepair(fd, 1);
+  privileged('repair', fd, 1, 'setsockopt(TCP_REPAIR)', () => native.setRepair(fd, 1));
 }
 
 /**
@@ -54,9 +61,11 @@ export function repairOn(fd: number): void {
  * `windowProbe: false` (TCP_REPAIR_OFF_NO_WP, ~4.18+) stays silent.
  */
 export function repairOff(fd: number, options: { windowProbe?: boolean } = {}): void {
-  native.setRepair(fd, options.windowProbe === false ? -1 : 0);
+  const mode = options.windowProbe === false ? -1 : 0;
+  privileged('repair', fd, mode, 'setsockopt(TCP_REPAIR)', () => native.setRepair(fd, mode));
 }
 
+/** Whether the socket is in repair mode (reads TCP_REPAIR). */
 export function isInRepair(fd: number): boolean {
   return native.getRepair(fd) !== 0;
 }
@@ -89,6 +98,10 @@ export function getRepairWindow(fd: number): RepairWindow {
   return native.getRepairWindow(fd);
 }
 
+/**
+ * Sets TCP_REPAIR_WINDOW (repair mode). The kernel refuses (EINVAL) unless rcv_wup <= rcv_nxt,
+ * snd_wl1 <= rcv_nxt + rcv_wnd and max_window >= snd_wnd, so restore sets it after the receive refill.
+ */
 export function setRepairWindow(fd: number, window: RepairWindow): void {
   native.setRepairWindow(fd, window);
 }
@@ -98,6 +111,7 @@ export function getTimestamp(fd: number): number {
   return native.getTimestamp(fd);
 }
 
+/** Sets the timestamp clock (repair mode) so the peer's PAWS check accepts the restored socket's segments. */
 export function setTimestamp(fd: number, timestamp: number): void {
   native.setTimestamp(fd, u32('timestamp', timestamp));
 }
@@ -114,6 +128,7 @@ export function setMaxSeg(fd: number, mss: number): void {
 
 // ---- queues --------------------------------------------------------------------------------
 
+/** Byte counts of a socket's queues, read with ioctls that need no repair mode. */
 export interface QueueSizes {
   /** SIOCINQ: received bytes not yet read. */
   inq: number;
@@ -123,6 +138,7 @@ export interface QueueSizes {
   notSent: number;
 }
 
+/** The three queue sizes at once (SIOCINQ, SIOCOUTQ, SIOCOUTQNSD). */
 export function queueSizes(fd: number): QueueSizes {
   return { inq: native.getInq(fd), outq: native.getOutq(fd), notSent: native.getOutqNotSent(fd) };
 }
@@ -141,6 +157,7 @@ export function refillQueue(fd: number, queue: Exclude<QueueName, 'none'>, bytes
 
 // ---- socket lifecycle ------------------------------------------------------------------------
 
+/** socket(2): a new blocking, close-on-exec TCP socket of the family; libuv does not watch it. */
 export function createSocket(family: Family): number {
   return native.createSocket(family);
 }
@@ -155,10 +172,12 @@ export function connect(fd: number, family: Family, address: string, port: numbe
   native.connect(fd, family, address, port);
 }
 
+/** listen(2). In repair mode it binds the port without accepting anything (restore's hand-over guard). */
 export function listen(fd: number, backlog = 0): void {
   native.listen(fd, backlog);
 }
 
+/** shutdown(2): 'read' (SHUT_RD), 'write' (SHUT_WR, sends FIN) or 'both'. */
 export function shutdown(fd: number, how: 'read' | 'write' | 'both'): void {
   native.shutdown(fd, how === 'read' ? 0 : how === 'write' ? 1 : 2);
 }
@@ -173,10 +192,12 @@ export function closeFd(fd: number): void {
   native.close(fd);
 }
 
+/** getsockname(2): the socket's local address and port. */
 export function localAddress(fd: number): SocketAddress {
   return native.getSockName(fd);
 }
 
+/** getpeername(2): the peer's address and port; ENOTCONN when not connected. */
 export function peerAddress(fd: number): SocketAddress {
   return native.getPeerName(fd);
 }
@@ -188,13 +209,15 @@ export function fdFromProcess(pid: number, fd: number): number {
 
 /** Drop every incoming segment before TCP sees it: a per-socket freeze lock. */
 export function attachFreezeFilter(fd: number): void {
-  native.attachDropFilter(fd);
+  privileged('freezeFilter', fd, 0, 'setsockopt(SO_ATTACH_FILTER)', () => native.attachDropFilter(fd));
 }
 
+/** Removes the freeze filter (SO_DETACH_FILTER): segments reach TCP again. */
 export function detachFreezeFilter(fd: number): void {
-  native.detachFilter(fd);
+  privileged('detachFilter', fd, 0, 'setsockopt(SO_DETACH_FILTER)', () => native.detachFilter(fd));
 }
 
+/** TCP_INFO, decoded: state, options, RTT, windows, counters. Needs no repair mode. */
 export function tcpInfo(fd: number): TcpInfo {
   return native.getTcpInfo(fd);
 }
@@ -224,20 +247,41 @@ function optionNumber(name: IntOptionName): number {
   return value;
 }
 
+/** getsockopt(2) of an integer option, by its kernel name (the level follows from the prefix). */
 export function getOption(fd: number, name: IntOptionName): number {
   const number = optionNumber(name);
   return native.getIntOption(fd, levelOf(name), number);
 }
 
+/** Options the kernel allows only with CAP_NET_ADMIN, and the helper operation for each. */
+const PRIVILEGED_OPTIONS: Partial<Record<IntOptionName, HelperOperationName>> = {
+  SO_SNDBUFFORCE: 'sndbufForce',
+  SO_RCVBUFFORCE: 'rcvbufForce',
+  IP_TRANSPARENT: 'transparent',
+  IPV6_TRANSPARENT: 'transparent',
+  SO_MARK: 'mark',
+  SO_PRIORITY: 'priority',
+  TCP_REPAIR: 'repair',
+};
+
+/** setsockopt(2) of an integer option, by its kernel name; booleans become 0 or 1. */
 export function setOption(fd: number, name: IntOptionName, value: number | boolean): void {
   const number = optionNumber(name);
-  native.setIntOption(fd, levelOf(name), number, typeof value === 'boolean' ? Number(value) : value);
+  const v = typeof value === 'boolean' ? Number(value) : value;
+  const operation = PRIVILEGED_OPTIONS[name];
+  if (operation === undefined || typeof v !== 'number' || !Number.isInteger(v)) {
+    native.setIntOption(fd, levelOf(name), number, v);
+    return;
+  }
+  privileged(operation, fd, v, `setsockopt(${name})`, () => native.setIntOption(fd, levelOf(name), number, v));
 }
 
+/** TCP_CONGESTION: the congestion control algorithm's name, e.g. 'cubic'. */
 export function getCongestion(fd: number): string {
   return native.getCongestion(fd);
 }
 
+/** Sets TCP_CONGESTION; the algorithm must be available (allowed) on this host. */
 export function setCongestion(fd: number, name: string): void {
   native.setCongestion(fd, name);
 }
@@ -255,14 +299,4 @@ export function setTransparent(fd: number, family: Family, on = true): void {
 /** The family of a socket fd, refusing anything that is not a TCP stream socket. */
 export function assertTcpSocket(fd: number): Family {
   return tcpFamilyOf(fd, native.socketKind(fd));
-}
-
-/** assertTcpSocket for a kind already read (SO_DOMAIN, SO_TYPE, SO_PROTOCOL). */
-export function tcpFamilyOf(fd: number, kind: { domain: number; type: number; protocol: number }): Family {
-  if (kind.type !== C.SOCK_STREAM || kind.protocol !== C.IPPROTO_TCP) {
-    throw new SocketStateError('ERR_NOT_TCP', `fd ${fd} is not a TCP socket (type ${kind.type}, protocol ${kind.protocol})`);
-  }
-  if (kind.domain === C.AF_INET) return 4;
-  if (kind.domain === C.AF_INET6) return 6;
-  throw new SocketStateError('ERR_NOT_TCP', `fd ${fd} is a TCP socket of unsupported family ${kind.domain}`);
 }

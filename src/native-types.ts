@@ -13,26 +13,39 @@ export type Family = 4 | 6;
 
 /** TCP_REPAIR_OPTIONS: the options negotiated in the original handshake. */
 export interface RepairOptions {
+  /** TCPOPT_MSS: the segment size clamp. */
   mss?: number;
+  /** Window scale of what this socket sends (the peer's shift); give both scales or neither. */
   sndWscale?: number;
+  /** Window scale of what this socket receives (its own shift). */
   rcvWscale?: number;
+  /** SACK was negotiated. */
   sackPermitted?: boolean;
+  /** TCP timestamps were negotiated. */
   timestamps?: boolean;
 }
 
 /** TCP_REPAIR_WINDOW, the legacy 20-byte struct. */
 export interface RepairWindow {
+  /** Sequence number of the segment that last updated the send window. */
   sndWl1: number;
+  /** The peer's advertised window (bytes, scaled). */
   sndWnd: number;
+  /** The largest window the peer ever advertised. */
   maxWindow: number;
+  /** The window this socket advertises. */
   rcvWnd: number;
+  /** rcv_nxt at the last window update sent to the peer. */
   rcvWup: number;
 }
 
+/** A socket address as getsockname(2)/getpeername(2) give it. */
 export interface SocketAddress {
+  /** Text form: '198.18.0.10', 'fd00::1'. */
   address: string;
   family: 'IPv4' | 'IPv6' | 'unknown';
   port: number;
+  /** IPv6 scope (interface index) of a link-local address. */
   scopeId?: number;
 }
 
@@ -144,6 +157,9 @@ export interface NativeBinding {
   getCongestion(fd: number): string;
   setCongestion(fd: number, name: string): void;
   getTcpInfo(fd: number): TcpInfo;
+  unixConnect(path: string, timeoutMs: number): number;
+  sendWithFds(sock: number, bytes: Uint8Array, fds: number[]): void;
+  recvMessage(sock: number, maxBytes: number): Buffer;
   // Hot-path forms (src/batch.ts): the same kernel calls, results in caller-owned typed arrays.
   /** getsockopt of each (level, name) pair of `spec` into `out`, in order. */
   getIntOptions(fd: number, spec: Int32Array, out: Int32Array): void;

@@ -8,6 +8,7 @@ import os from 'node:os';
 import * as ll from './lowlevel.js';
 import { isErrnoError } from './errors.js';
 
+/** The kernel features tcp-repair relies on, each found by trying it. */
 export type FeatureName =
   | 'tcpRepair'
   | 'repairOptions'
@@ -23,6 +24,7 @@ export type FeatureName =
   | 'freezeFilter'
   | 'pidfdGetfd';
 
+/** One probed feature: available or not (and why), and what it means for tcp-repair. */
 export interface Feature {
   name: FeatureName;
   available: boolean;
@@ -35,7 +37,9 @@ export interface Feature {
   fallback: string;
 }
 
+/** What {@link probe} found. */
 export interface ProbeReport {
+  /** os.release() of the running kernel, for the record (never used to decide anything). */
   kernel: string;
   node: string;
   features: Feature[];
@@ -117,6 +121,10 @@ async function probeHalfClosed(): Promise<Feature> {
   }
 }
 
+/**
+ * Tries each feature tcp-repair relies on, on throwaway sockets (a repair-mode connect on loopback
+ * sends nothing), and reports what is available with this kernel and this process's privileges.
+ */
 export async function probe(): Promise<ProbeReport> {
   const v4 = () => repairConnected(4, '127.0.0.1');
   const features: Feature[] = [

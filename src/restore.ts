@@ -29,13 +29,13 @@ import * as batch from './batch.js';
 import { C } from './batch.js';
 import { SocketStateError, isErrnoError } from './errors.js';
 import { validateImage, type SocketImage } from './image.js';
-import { adoptFd } from './node-socket.js';
+import { adoptFd, startReading, stopReading } from './node-socket.js';
 import { addSocketOptionWrites, applyCongestion } from './socket-options.js';
 import { destroyHold } from './checkpoint.js';
 import { takeHold, tupleKey, hasHold, holdsAny } from './source-holds.js';
 import { socketFd } from './socket-fd.js';
-import type { RepairWindow } from './native-types.js';
 
+/** Options of {@link restore}. */
 export interface RestoreOptions {
   /**
    * Set IP_TRANSPARENT so the socket can use a local address this host does not own yet
@@ -43,8 +43,10 @@ export interface RestoreOptions {
    */
   transparent?: boolean;
   /**
-   * Leave repair mode without a window probe and hold the unsent bytes and application writes
-   * until activate(): for moves where the address arrives after the restore.
+   * Keep the restored socket frozen until activate(): drop-all filter, repair mode, not read,
+   * unsent bytes and application writes held. For moves where the address arrives after the
+   * restore: until activated the copy neither accepts nor acknowledges anything, and if it is
+   * discarded (or its process dies) it closes in repair mode, sending neither FIN nor RST.
    */
   quiet?: boolean;
 }
@@ -54,8 +56,15 @@ const MAX_USER_MSS = 32767;
 /** Headroom for skb overhead when forcing buffers to hold refilled queues. */
 const BUFFER_SLACK = 256 * 1024;
 
-const quietSockets = new WeakSet<net.Socket>();
+/** Sockets restored quietly, with what activate() must still do for them. */
+const quietSockets = new WeakMap<net.Socket, { reuseAddress: boolean; finReceived: boolean }>();
 
+/**
+ * Rebuilds the connection an image describes and returns it as a connected net.Socket (no
+ * 'connect' event: it is connected already). Unsent bytes are written normally. In the process
+ * that still holds the frozen source, it takes over from it without a gap. Needs CAP_NET_ADMIN;
+ * an image for a local address this host does not own needs `transparent: true`.
+ */
 export function restore(image: SocketImage, options: RestoreOptions = {}): net.Socket {
   validateImage(image);
   const fd = ll.createSocket(image.family);
@@ -67,8 +76,10 @@ export function restore(image: SocketImage, options: RestoreOptions = {}): net.S
   }
   const socket = adoptFd(fd, image.node);
   if (options.quiet) {
+    // Still in repair mode, where a read fails with EPERM and Node would destroy the socket.
+    stopReading(socket);
     socket.cork();
-    quietSockets.add(socket);
+    quietSockets.set(socket, { reuseAddress: image.socketOptions.reuseAddress, finReceived: image.state === 'CLOSE_WAIT' });
   }
   if (image.unsent.length > 0) socket.write(image.unsent);
   return socket;
@@ -79,9 +90,16 @@ export function restore(image: SocketImage, options: RestoreOptions = {}): net.S
  * peer ACKs to this host at once, then releases the held unsent bytes and application writes.
  */
 export function activate(socket: net.Socket): void {
-  if (!quietSockets.delete(socket)) return;
-  // Repair on then off (with its window probe), in one native call.
-  batch.intWrites().set(C.SOL_TCP, C.TCP_REPAIR!, 1).set(C.SOL_TCP, C.TCP_REPAIR!, 0).apply(socketFd(socket));
+  const quiet = quietSockets.get(socket);
+  if (!quiet) return;
+  quietSockets.delete(socket);
+  const fd = socketFd(socket);
+  // Filter off first: the peer's answer to the probe must reach TCP.
+  ll.detachFreezeFilter(fd);
+  // Out of repair with a window probe; leaving repair resets SO_REUSEADDR.
+  batch.intWrites().set(C.SOL_TCP, C.TCP_REPAIR!, 0).set(C.SOL_SOCKET, C.SO_REUSEADDR!, quiet.reuseAddress).apply(fd);
+  if (quiet.finReceived) ll.shutdown(fd, 'read');
+  startReading(socket);
   socket.uncork();
 }
 
@@ -103,7 +121,9 @@ function restoreKernelState(fd: number, image: SocketImage, options: RestoreOpti
   const recvEnd = (image.recvSeq - (finReceived ? 1 : 0)) >>> 0;
   const w = batch.intWrites();
 
-  // 1-2: reuse, repair, address.
+  // 1-2: reuse, repair, address. A quiet copy is filtered from the start: nothing the peer
+  // sends may change it before it is activated.
+  if (options.quiet) ll.attachFreezeFilter(fd);
   w.set(C.SOL_SOCKET, C.SO_REUSEADDR!, reuse).set(C.SOL_TCP, C.TCP_REPAIR!, 1);
   if (options.transparent) {
     const [level, name] = batch.transparentOption(family);
@@ -142,8 +162,9 @@ function restoreKernelState(fd: number, image: SocketImage, options: RestoreOpti
     if (finReceived) batch.writeWindow(fd, win, win.sndWnd, win.rcvWnd + 1, (win.rcvWup - 1) >>> 0);
     else batch.writeWindow(fd, win);
   }
-  // 10: out of repair; leaving it resets SO_REUSEADDR.
-  w.set(C.SOL_TCP, C.TCP_REPAIR!, options.quiet ? -1 : 0).set(C.SOL_SOCKET, C.SO_REUSEADDR!, reuse).apply(fd);
+  // 10: out of repair (a quiet copy stays in until activate()); leaving it resets SO_REUSEADDR.
+  if (options.quiet) return;
+  w.set(C.SOL_TCP, C.TCP_REPAIR!, 0).set(C.SOL_SOCKET, C.SO_REUSEADDR!, reuse).apply(fd);
   // 11: replay the peer's FIN locally.
   if (finReceived) ll.shutdown(fd, 'read');
 }

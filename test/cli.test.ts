@@ -2,7 +2,7 @@
 import t from 'tap';
 import net from 'node:net';
 import { execFileSync, spawnSync, spawn } from 'node:child_process';
-import { mkdtempSync, statSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, statSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { checkpoint, resume, writeImageFile, probe } from 'tcp-repair';
@@ -73,4 +73,36 @@ t.test('errors: one line, non-zero exit', async (t) => {
     t.match(r.stderr, /^tcp-repair: .+\n$/, `${args.join(' ')}: one-line reason`);
   }
   for (const cmd of ['probe', 'inspect', 'demo']) t.match(run([cmd, '--help']).stdout, /^Usage: tcp-repair/);
+});
+
+t.test('--help on every command, and more errors as one line', async (t) => {
+  for (const args of [[], ['--help'], ['-h'], ['help']]) {
+    const r = run(args);
+    t.equal(r.status, 0, `${args.join(' ') || '(no arguments)'} exits 0`);
+    t.match(r.stdout, /^Usage: tcp-repair <command>[\s\S]*probe[\s\S]*inspect[\s\S]*demo/, 'lists the commands');
+  }
+  for (const cmd of ['probe', 'inspect', 'demo']) t.equal(run([cmd, '-h']).status, 0, `${cmd} -h`);
+  for (const args of [['demo', '--bogus'], ['demo', '--connections', '0'], ['probe', '--bogus'], ['inspect', '--pid', '999999999', '--fd', '1']]) {
+    const r = run(args);
+    t.equal(r.status, 1, `${args.join(' ')} exits 1`);
+    t.match(r.stderr, /^tcp-repair: .+\n$/, `${args.join(' ')}: one-line reason`);
+  }
+});
+
+t.test('demo: plain output when piped, progress on a terminal', async (t) => {
+  const args = ['demo', '--connections', '3', '--streams', '1', '--settle', '200'];
+  const piped = run(args);
+  t.equal(piped.status, 0, 'demo passes');
+  t.match(piped.stdout, /connections moved\s+3 of 3/);
+  t.match(piped.stdout, /result\s+PASS/);
+  t.notMatch(piped.stdout + piped.stderr, /\x1b|\r/, 'no escape codes or carriage returns when piped');
+  // script(1) gives the demo a pseudo-terminal; stdout goes to a file, so the terminal shows stderr only.
+  const dir = mkdtempSync(join(tmpdir(), 'tcp-repair-tty-'));
+  t.teardown(() => rmSync(dir, { recursive: true }));
+  const line = [process.execPath, CLI, ...args].map((a) => `'${a}'`).join(' ') + ` > ${dir}/report`;
+  const tty = spawnSync('script', ['-qec', line, '/dev/null'], { encoding: 'utf8' });
+  t.equal(tty.status, 0, 'demo passes on a terminal');
+  t.match(tty.stdout, /\r\x1b\[2Kconnecting 3 clients/, 'progress lines on the terminal');
+  t.match(tty.stdout, /\r\x1b\[2Kmigrating every connection to host-b/);
+  t.match(readFileSync(join(dir, 'report'), 'utf8'), /result\s+PASS/, 'the report itself stays plain');
 });

@@ -76,6 +76,8 @@ export interface DemoOptions {
   streams: number;
   streamBytes: number;
   ipv6: boolean;
+  /** Put the service address on a VXLAN overlay between the hosts (COAT's topology). */
+  overlay?: 'vxlan';
   /** Traffic time before and after the move (ms). */
   settleMs: number;
   /**
@@ -88,7 +90,7 @@ export interface DemoOptions {
 export async function runDemo(options: DemoOptions): Promise<DemoReport> {
   if (process.getuid?.() !== 0) throw new Error('the demo builds network namespaces: run it as root');
   progress('building hosts (network namespaces client, host-a, host-b)…');
-  const topology = await createTopology({ prefix: 'demo', ipv6: options.ipv6 });
+  const topology = await createTopology({ prefix: 'demo', ipv6: options.ipv6, ...(options.overlay ? { overlay: options.overlay } : {}) });
   try {
     const key = randomBytes(32).toString('hex');
     const control = { host: topology.hostB.underlay.ipv4, port: CONTROL_PORT };
@@ -133,6 +135,7 @@ export async function runDemo(options: DemoOptions): Promise<DemoReport> {
     for (const child of [hostA, hostB]) child.send({ cmd: 'stop' });
     return {
       connections: options.connections,
+      topology: options.overlay ?? 'bridge',
       migration: { ...migration, addressMoveMs: moveMs },
       results,
       resets: Object.fromEntries(Object.entries(resetsAfter).map(([ns, n]) => [ns, n - (resetsBefore[ns] ?? 0)])),
@@ -161,10 +164,12 @@ export async function runDemoCommand(args: string[]): Promise<void> {
       'no-ipv6': { type: 'boolean' },
       json: { type: 'boolean' },
       settle: { type: 'string', default: '1500' },
+      overlay: { type: 'string' },
     },
   });
   const connections = Number(values.connections);
   const streams = values.streams === undefined ? Math.max(1, Math.floor(connections / 5)) : Number(values.streams);
+  if (values.overlay !== undefined && values.overlay !== 'vxlan') throw new Error("--overlay takes 'vxlan'");
   if (!Number.isInteger(connections) || connections < 1 || !Number.isInteger(streams) || streams < 0 || streams > connections) {
     throw new Error('--connections must be a positive integer and --streams at most that');
   }
@@ -174,6 +179,7 @@ export async function runDemoCommand(args: string[]): Promise<void> {
     streamBytes: Number(values.bytes),
     ipv6: values['no-ipv6'] !== true,
     settleMs: Number(values.settle),
+    ...(values.overlay === 'vxlan' ? { overlay: 'vxlan' as const } : {}),
   });
   process.stdout.write(values.json ? JSON.stringify(report, null, 2) + '\n' : formatReport(report) + '\n');
   const failed = report.results.filter((r) => !r.ok).length;

@@ -3,6 +3,8 @@ import type { ConnectionResult } from './client.js';
 
 export interface DemoReport {
   connections: number;
+  /** Where the service address lives: the bridge underlay, or a VXLAN overlay. */
+  topology: 'bridge' | 'vxlan';
   migration: {
     moved: number;
     stayed: string[];
@@ -35,6 +37,7 @@ export function formatReport(r: DemoReport): string {
   const lines = [
     'tcp-repair demo: live connections moved from host-a to host-b',
     '',
+    `topology               ${r.topology === 'vxlan' ? 'VXLAN overlay (VNI 42) across the hosts' : 'one bridge, service address on the hosts\' links'}`,
     `connections moved      ${r.migration.moved} of ${r.connections} (${streams} sha256 streams, ${r.connections - streams} request/response)`,
     ...(r.migration.stayed.length > 0 ? [`stayed on host-a       ${r.migration.stayed.length}: ${r.migration.stayed.slice(0, 3).join('; ')}`] : []),
     ...(r.migration.error ? [`migration error        ${r.migration.error}`] : []),

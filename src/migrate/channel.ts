@@ -1,13 +1,16 @@
 /**
- * The authenticated control channel: TLS 1.2 with a pre-shared key (TLS-PSK). Both ends prove
- * they hold the key, the stream is encrypted, and the handshake's fresh randoms stop replays of
- * an earlier session. A wrong key fails the handshake before any frame is exchanged.
+ * The authenticated control channel: TLS 1.3 with a pre-shared key (TLS-PSK, psk_dhe_ke). Both
+ * ends prove they hold the key, the stream is encrypted with keys from an ephemeral X25519
+ * exchange (forward secret: a key leaked later does not open recorded sessions), and the
+ * handshake's fresh randoms stop replays of an earlier session. A wrong key fails the handshake
+ * (binder check) before any frame is exchanged.
  */
 import tls from 'node:tls';
 import { once } from 'node:events';
-import { FrameDecoder, FrameError, type Frame } from './frames.js';
+import { FrameDecoder, FrameError, type Frame, type FrameLimits } from './frames.js';
 
-export const PSK_CIPHERS = 'PSK-AES256-GCM-SHA384:PSK-CHACHA20-POLY1305';
+// TLS 1.3 suites whose hash (SHA-256) matches Node's external PSKs.
+export const PSK_CIPHERS = 'TLS_AES_128_GCM_SHA256:TLS_CHACHA20_POLY1305_SHA256';
 export const DEFAULT_IDENTITY = 'tcp-repair';
 const MIN_KEY_BYTES = 16;
 
@@ -21,8 +24,8 @@ export function tlsServerOptions(key: Buffer, identity: string): tls.TlsOptions 
   return {
     pskCallback: (_socket, id) => (id === identity ? key : null),
     ciphers: PSK_CIPHERS,
-    minVersion: 'TLSv1.2',
-    maxVersion: 'TLSv1.2',
+    minVersion: 'TLSv1.3',
+    maxVersion: 'TLSv1.3',
   };
 }
 
@@ -32,8 +35,8 @@ export async function connectChannel(host: string, port: number, key: Buffer, id
     port,
     pskCallback: () => ({ psk: key, identity }),
     ciphers: PSK_CIPHERS,
-    minVersion: 'TLSv1.2',
-    maxVersion: 'TLSv1.2',
+    minVersion: 'TLSv1.3',
+    maxVersion: 'TLSv1.3',
     checkServerIdentity: () => undefined,
   });
   socket.setNoDelay(true);
@@ -45,21 +48,33 @@ export async function connectChannel(host: string, port: number, key: Buffer, id
     if (e.code?.startsWith('ERR_SSL')) {
       throw new FrameError('ERR_CHANNEL_AUTH', `TLS-PSK handshake with ${host}:${port} failed: wrong key or identity (${e.code})`);
     }
-    throw error;
+    if (e instanceof FrameError) throw e;
+    // Refused, unreachable, or the receiver died mid-handshake: say where, keep the errno code.
+    throw new FrameError(e.code ?? 'ERR_CHANNEL_CONNECT', `cannot open the control channel to ${host}:${port}: ${e.message}`);
   } finally {
     clearTimeout(timer);
   }
   return new Channel(socket);
 }
 
+/** Frames decoded but not yet taken by next(): beyond this the channel stops reading the peer. */
+const QUEUE_HIGH_WATER_BYTES = 8 * 1024 * 1024;
+
 /** Frames in, frames out, over one TLS socket; `next()` waits for the next frame with a timeout. */
 export class Channel {
-  private readonly decoder = new FrameDecoder();
+  private readonly decoder: FrameDecoder;
   private readonly queue: Frame[] = [];
+  private queuedBytes = 0;
   private waiter: { resolve: (f: Frame) => void; reject: (e: Error) => void } | null = null;
-  private failure: Error | null = null;
+  private failed: Error | null = null;
 
-  constructor(readonly socket: tls.TLSSocket) {
+  /** Why the channel failed (closed, timed out, malformed stream), or null while it works. */
+  get failure(): Error | null {
+    return this.failed;
+  }
+
+  constructor(readonly socket: tls.TLSSocket, limits: FrameLimits = {}) {
+    this.decoder = new FrameDecoder(limits);
     socket.on('data', (chunk: Buffer) => {
       try {
         for (const frame of this.decoder.push(chunk)) this.deliver(frame);
@@ -73,14 +88,19 @@ export class Channel {
   }
 
   send(frame: Buffer): void {
-    if (this.failure) throw this.failure;
+    if (this.failed) throw this.failed;
     this.socket.write(frame);
   }
 
   next(timeoutMs: number): Promise<Frame> {
     const ready = this.queue.shift();
-    if (ready) return Promise.resolve(ready);
-    if (this.failure) return Promise.reject(this.failure);
+    if (ready) {
+      this.queuedBytes -= ready.payload.length;
+      // Flow control: a peer faster than the consumer waits in TCP, not in this process's memory.
+      if (this.queuedBytes < QUEUE_HIGH_WATER_BYTES && this.socket.isPaused()) this.socket.resume();
+      return Promise.resolve(ready);
+    }
+    if (this.failed) return Promise.reject(this.failed);
     return new Promise<Frame>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.waiter = null;
@@ -93,8 +113,12 @@ export class Channel {
     });
   }
 
-  close(): void {
+  /** Ends the channel; destroys it if the peer has not closed its side within `graceMs`. */
+  close(graceMs = 5000): void {
     this.socket.end();
+    const timer = setTimeout(() => this.socket.destroy(), graceMs);
+    timer.unref();
+    this.socket.once('close', () => clearTimeout(timer));
   }
 
   private deliver(frame: Frame): void {
@@ -102,12 +126,16 @@ export class Channel {
     if (waiter) {
       this.waiter = null;
       waiter.resolve(frame);
-    } else this.queue.push(frame);
+    } else {
+      this.queue.push(frame);
+      this.queuedBytes += frame.payload.length;
+      if (this.queuedBytes >= QUEUE_HIGH_WATER_BYTES) this.socket.pause();
+    }
   }
 
   private fail(error: Error): void {
-    if (this.failure) return;
-    this.failure = error;
+    if (this.failed) return;
+    this.failed = error;
     const waiter = this.waiter;
     this.waiter = null;
     waiter?.reject(error);

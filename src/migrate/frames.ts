@@ -1,7 +1,13 @@
 /**
  * Framing of the migration control channel: [u32 payload length][u8 type][payload].
  * Control messages are JSON; an image frame carries binary: [u32 id][u8 meta kind][u32 meta
- * length][meta][image]. Lengths are checked against a hard maximum before anything is allocated.
+ * length][meta][image].
+ *
+ * Memory bounds (the peer is authenticated, but a bug or a stolen key must not exhaust memory):
+ * the decoder never allocates what a header declares; it keeps only the bytes that really
+ * arrived, and refuses a frame at its header when the declared length exceeds its type's
+ * ceiling, before any of the body is buffered. So at most one frame of at most the ceiling
+ * (64 MiB for images by default, 4 MiB for control messages) is ever held per channel.
  */
 import { TcpRepairError } from '../errors.js';
 
@@ -19,9 +25,27 @@ export const FrameType = {
 export type FrameTypeName = keyof typeof FrameType;
 const TYPE_NAMES = new Map<number, FrameTypeName>(Object.entries(FrameType).map(([k, v]) => [v, k as FrameTypeName]));
 
-/** Largest frame accepted: an image holds at most its socket's queues (a few MiB in practice). */
+/**
+ * Default ceiling of an IMAGE frame. An image holds its socket's queues: the receive queue is
+ * bounded by the receive buffer (tcp_rmem max, 6 MiB by default), the send queue by the send
+ * buffer plus Node's pending writes. 64 MiB leaves room for large tuned buffers; a larger
+ * image stays on the source (ERR_FRAME_TOO_LARGE) instead of moving.
+ */
+export const MAX_IMAGE_FRAME_BYTES = 64 * 1024 * 1024;
+/** Ceiling of a JSON control frame: an id list for ~500,000 connections. */
+export const MAX_CONTROL_FRAME_BYTES = 4 * 1024 * 1024;
+/** The largest ceiling either end may be configured with (a u32 length could say 4 GiB). */
 export const MAX_FRAME_BYTES = 256 * 1024 * 1024;
 const HEADER_BYTES = 5;
+
+export interface FrameLimits {
+  /** Ceiling of IMAGE frames (default MAX_IMAGE_FRAME_BYTES, at most MAX_FRAME_BYTES). */
+  maxImageBytes?: number;
+}
+
+function ceilingOf(type: FrameTypeName, limits: FrameLimits): number {
+  return type === 'IMAGE' ? Math.min(limits.maxImageBytes ?? MAX_IMAGE_FRAME_BYTES, MAX_FRAME_BYTES) : MAX_CONTROL_FRAME_BYTES;
+}
 
 /** A malformed, oversized or truncated frame, or a channel that failed or timed out. */
 export class FrameError extends TcpRepairError {}
@@ -31,8 +55,9 @@ export interface Frame {
   payload: Buffer;
 }
 
-export function encodeFrame(type: FrameTypeName, payload: Buffer): Buffer {
-  if (payload.length > MAX_FRAME_BYTES) throw new FrameError('ERR_FRAME_TOO_LARGE', `frame of ${payload.length} bytes exceeds ${MAX_FRAME_BYTES}`);
+export function encodeFrame(type: FrameTypeName, payload: Buffer, limits: FrameLimits = {}): Buffer {
+  const ceiling = ceilingOf(type, limits);
+  if (payload.length > ceiling) throw new FrameError('ERR_FRAME_TOO_LARGE', `${type} frame of ${payload.length} bytes exceeds ${ceiling}`);
   const header = Buffer.alloc(HEADER_BYTES);
   header.writeUInt32BE(payload.length, 0);
   header.writeUInt8(FrameType[type], 4);
@@ -48,6 +73,8 @@ export class FrameDecoder {
   private chunks: Buffer[] = [];
   private buffered = 0;
 
+  constructor(private readonly limits: FrameLimits = {}) {}
+
   push(chunk: Buffer): Frame[] {
     this.chunks.push(chunk);
     this.buffered += chunk.length;
@@ -58,7 +85,9 @@ export class FrameDecoder {
       const length = head.readUInt32BE(0);
       const type = TYPE_NAMES.get(head.readUInt8(4));
       if (type === undefined) throw new FrameError('ERR_FRAME_TYPE', `unknown frame type ${head.readUInt8(4)}`);
-      if (length > MAX_FRAME_BYTES) throw new FrameError('ERR_FRAME_TOO_LARGE', `frame declares ${length} bytes, more than ${MAX_FRAME_BYTES}`);
+      // Refused here, before the body is buffered: the declared length is only a claim.
+      const ceiling = ceilingOf(type, this.limits);
+      if (length > ceiling) throw new FrameError('ERR_FRAME_TOO_LARGE', `${type} frame declares ${length} bytes, more than ${ceiling}`);
       if (this.buffered < HEADER_BYTES + length) break;
       const whole = this.take(HEADER_BYTES + length);
       frames.push({ type, payload: whole.subarray(HEADER_BYTES) });
@@ -100,14 +129,14 @@ const META_BYTES = 1;
 /** Per-connection application metadata: JSON-serialisable values or raw bytes. */
 export type Meta = Buffer | string | number | boolean | null | { [key: string]: unknown } | unknown[];
 
-export function encodeImageFrame(id: number, meta: Meta | undefined, image: Buffer): Buffer {
+export function encodeImageFrame(id: number, meta: Meta | undefined, image: Buffer, limits: FrameLimits = {}): Buffer {
   const isBytes = Buffer.isBuffer(meta);
   const metaBytes = isBytes ? (meta as Buffer) : Buffer.from(JSON.stringify(meta ?? null), 'utf8');
   const head = Buffer.alloc(9);
   head.writeUInt32BE(id, 0);
   head.writeUInt8(isBytes ? META_BYTES : META_JSON, 4);
   head.writeUInt32BE(metaBytes.length, 5);
-  return encodeFrame('IMAGE', Buffer.concat([head, metaBytes, image]));
+  return encodeFrame('IMAGE', Buffer.concat([head, metaBytes, image]), limits);
 }
 
 export function decodeImageFrame(frame: Frame): { id: number; meta: Meta; image: Buffer } {

@@ -15,28 +15,42 @@ import type net from 'node:net';
 import { checkpoint, release, resume, type CheckpointOptions } from '../checkpoint.js';
 import { encodeImage, type SocketImage } from '../image.js';
 import { connectChannel, DEFAULT_IDENTITY, keyBytes, type Channel } from './channel.js';
-import { encodeImageFrame, encodeJsonFrame, parseJson, type Meta } from './frames.js';
-import { PROTOCOL_VERSION, type Activated, type Failed, type Restored } from './protocol.js';
+import { encodeImageFrame, encodeJsonFrame, FrameError, type Meta } from './frames.js';
+import { PROTOCOL_VERSION, parseActivated, parseFailed, parseRestored, type Failed } from './protocol.js';
 
+/** Options of {@link migrate}. */
 export interface MigrateOptions {
+  /** The receiver's control address ({@link createReceiver} on the destination host). */
   to: { host: string; port: number };
   /** Pre-shared key (at least 16 bytes), the same as the receiver's. */
   key: Buffer | string;
+  /** TLS-PSK identity, the same at both ends (default 'tcp-repair'). */
   identity?: string;
-  /** Per-connection application state sent with the image (JSON value or bytes). */
+  /**
+   * Per-connection application state sent with the image (JSON value or bytes). Called right
+   * after the socket is frozen, when no more data can reach the application: state taken
+   * earlier could miss bytes the application consumed while pending writes were flushed.
+   */
   meta?: (socket: net.Socket) => Meta;
   /**
    * Moves the service address to the destination (and announces it). Called once every image
    * is confirmed restored. Without it the caller guarantees segments no longer reach this host.
    */
   handover?: () => Promise<void>;
-  /** Moves the address back if the destination fails after `handover` (enables rollback then). */
+  /**
+   * Moves the address back if the destination fails after `handover` (enables rollback then),
+   * or if `handover` itself throws (it may have half happened). Must be idempotent: a no-op
+   * when the address is already here.
+   */
   handback?: () => Promise<void>;
   /** Longest wait for each answer of the receiver (ms, default 10000). */
   timeoutMs?: number;
   checkpoint?: CheckpointOptions;
+  /** Largest image frame to send (default MAX_IMAGE_FRAME_BYTES; the receiver's must be as large). */
+  maxImageBytes?: number;
 }
 
+/** A connection now served by the destination; its local `socket` here is closed. */
 export interface MovedConnection {
   socket: net.Socket;
   local: SocketImage['local'];
@@ -45,12 +59,14 @@ export interface MovedConnection {
   payloadBytes: number;
 }
 
+/** A connection that did not move and still works here, with the reason. */
 export interface StayedConnection {
   socket: net.Socket;
   code: string;
   reason: string;
 }
 
+/** Milliseconds spent in each phase of a migration. */
 export interface PhaseTimings {
   /** Connecting and authenticating the control channel. */
   connect: number;
@@ -68,6 +84,7 @@ export interface PhaseTimings {
   total: number;
 }
 
+/** What {@link migrate} did with each connection, and how long each phase took. */
 export interface MigrationReport {
   moved: MovedConnection[];
   stayed: StayedConnection[];
@@ -82,6 +99,13 @@ interface InFlight {
   imageBytes: number;
 }
 
+/**
+ * Moves live connections to another host, where {@link createReceiver} runs: checkpoints each
+ * socket, streams its image (with `meta`) over an authenticated TLS channel, waits until the
+ * destination restored all of them, calls `handover` to move the service address, then lets the
+ * destination activate them and releases the frozen sources. Never throws for a connection: what
+ * could not move stays here, working, and is listed in `stayed`.
+ */
 export async function migrate(sockets: Iterable<net.Socket>, options: MigrateOptions): Promise<MigrationReport> {
   const timeoutMs = options.timeoutMs ?? 10000;
   const key = keyBytes(options.key);
@@ -120,7 +144,6 @@ export async function migrate(sockets: Iterable<net.Socket>, options: MigrateOpt
     const transferStart = performance.now();
     firstFreeze = transferStart;
     for (const [id, socket] of list.entries()) {
-      const metaValue = options.meta?.(socket);
       const c0 = performance.now();
       let image: SocketImage;
       try {
@@ -131,23 +154,43 @@ export async function migrate(sockets: Iterable<net.Socket>, options: MigrateOpt
       } finally {
         t.checkpoint += performance.now() - c0;
       }
-      const bytes = encodeImage(image);
-      inFlight.set(id, { socket, image, imageBytes: bytes.length });
-      channel.send(encodeImageFrame(id, metaValue, bytes));
+      let frame: Buffer;
+      let imageBytes: number;
+      try {
+        // The socket is frozen and no longer read: the state taken now matches the image.
+        const metaValue = options.meta?.(socket);
+        const bytes = encodeImage(image);
+        imageBytes = bytes.length;
+        frame = encodeImageFrame(id, metaValue, bytes, { maxImageBytes: options.maxImageBytes });
+      } catch (error) {
+        // This one cannot travel (meta failed, image too large): it stays, the others move.
+        resume(image);
+        report.stayed.push(stayed(socket, error));
+        continue;
+      }
+      inFlight.set(id, { socket, image, imageBytes });
+      channel.send(frame);
     }
     channel.send(encodeJsonFrame('IMAGES_DONE', {}));
+    // Every image must be answered exactly once: a replayed or unknown answer is a protocol
+    // error (counting it would let an unconfirmed connection move).
     const failed: Array<[number, Failed]> = [];
-    let confirmed = 0;
-    while (confirmed + failed.length < inFlight.size) {
+    const answered = new Set<number>();
+    const answer = (id: number, type: string) => {
+      if (!inFlight.has(id) || answered.has(id)) throw new FrameError('ERR_FRAME_MESSAGE', `receiver answered ${type} for ${answered.has(id) ? 'an already answered' : 'an unknown'} connection id ${id}`);
+      answered.add(id);
+    };
+    while (answered.size < inFlight.size) {
       const frame = await channel.next(timeoutMs);
       if (frame.type === 'RESTORED') {
-        const r = parseJson<Restored>(frame);
+        const r = parseRestored(frame);
+        answer(r.id, 'RESTORED');
         t.restore += r.restoreMs;
-        confirmed++;
       } else if (frame.type === 'FAILED') {
-        const f = parseJson<Failed>(frame);
+        const f = parseFailed(frame);
+        answer(f.id, 'FAILED');
         failed.push([f.id, f]);
-      } else throw new Error(`unexpected ${frame.type} frame from the receiver`);
+      } else throw new FrameError('ERR_FRAME_MESSAGE', `unexpected ${frame.type} frame from the receiver while waiting for restores`);
     }
     t.transfer = performance.now() - transferStart;
 
@@ -164,13 +207,19 @@ export async function migrate(sockets: Iterable<net.Socket>, options: MigrateOpt
     }
     for (const [id, f] of failed) rollBack([id], Object.assign(new Error(f.reason), { code: f.code }));
 
-    // 3: the address moves.
+    // 3: the address moves. Not if the channel already failed: the receiver's session is gone
+    // and has discarded its copies (it can still fail during the hand-over: see handback).
+    if (channel.failure) throw channel.failure;
     if (options.handover) {
       const h0 = performance.now();
       try {
         await options.handover();
       } catch (error) {
-        channel.send(encodeJsonFrame('ABORT', { ids: [...inFlight.keys()] }));
+        trySend(channel, encodeJsonFrame('ABORT', { ids: [...inFlight.keys()] }));
+        // A hand-over that failed may have half happened (address removed here, added there,
+        // announcement failed): with a handback, make sure the address is here again before
+        // the connections resume here, or their segments would go to a host that resets them.
+        if (options.handback) await options.handback().catch(() => {});
         rollBack([...inFlight.keys()], error);
         report.error = error as Error;
         return report;
@@ -179,24 +228,27 @@ export async function migrate(sockets: Iterable<net.Socket>, options: MigrateOpt
       }
     }
 
-    // 4: activation.
+    // 4: activation. From here on a failure cannot simply resume the connections here: the
+    // address is at the receiver. With a handback it comes back first; without one the
+    // connections live or die at the receiver, and resuming them here as well could send
+    // the client two different streams.
     const a0 = performance.now();
-    channel.send(encodeJsonFrame('ACTIVATE', { ids: [...inFlight.keys()] }));
     try {
+      channel.send(encodeJsonFrame('ACTIVATE', { ids: [...inFlight.keys()] }));
       const frame = await channel.next(timeoutMs);
-      if (frame.type !== 'ACTIVATED') throw new Error(`expected ACTIVATED, got ${frame.type}`);
-      const a = parseJson<Activated>(frame);
+      if (frame.type !== 'ACTIVATED') throw new FrameError('ERR_FRAME_MESSAGE', `expected ACTIVATED, got ${frame.type}`);
+      const a = parseActivated(frame);
       const activated = new Set(a.ids);
       const missing = [...inFlight.keys()].filter((id) => !activated.has(id));
       if (missing.length > 0) rollBack(missing, new Error('receiver did not activate this connection'));
     } catch (error) {
       if (options.handback) {
+        channel.socket.destroy();
         await options.handback();
         rollBack([...inFlight.keys()], error);
         report.error = error as Error;
         return report;
       }
-      // The address is gone and cannot come back: the connections live or die at the receiver.
       report.error = error as Error;
     }
     t.activate = performance.now() - a0;
@@ -217,19 +269,30 @@ export async function migrate(sockets: Iterable<net.Socket>, options: MigrateOpt
     }
     inFlight.clear();
     t.release = performance.now() - r0;
-    channel.send(encodeJsonFrame('BYE', {}));
-    channel.close();
+    trySend(channel, encodeJsonFrame('BYE', {}));
   } catch (error) {
-    // The receiver failed, timed out or died before activation: it discards its copies when
+    // The receiver failed, timed out or died before the hand-over: it discards its copies when
     // the channel drops, and every connection resumes here.
     channel.socket.destroy();
     rollBack([...inFlight.keys()], error);
     report.error = error as Error;
   } finally {
-    if (!channel.socket.destroyed) channel.socket.end();
+    // A failed channel is destroyed at once; a good one is closed, and destroyed anyway if the
+    // peer never answers the close (its fd must not outlive the migration).
+    if (report.error) channel.socket.destroy();
+    else channel.close();
     t.total = performance.now() - started;
   }
   return report;
+}
+
+/** Sends if the channel still works; a message to a peer that is gone changes nothing. */
+function trySend(channel: Channel, frame: Buffer): void {
+  try {
+    channel.send(frame);
+  } catch {
+    // the channel failed: the receiver discards what it had when it notices
+  }
 }
 
 function stayed(socket: net.Socket, error: unknown): StayedConnection {

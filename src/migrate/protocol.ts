@@ -1,4 +1,10 @@
-/** Messages of the two-phase migration, shared by both ends. */
+/**
+ * Messages of the two-phase migration, shared by both ends, and their parsers. Each parser
+ * checks the shape it needs, so a malformed message from the peer is a FrameError
+ * (ERR_FRAME_MESSAGE) and never a TypeError deep in the session, or a wrong id list acted upon.
+ */
+import { FrameError, parseJson, type Frame } from './frames.js';
+
 export const PROTOCOL_VERSION = 1;
 
 export interface Hello {
@@ -20,4 +26,64 @@ export interface IdList {
 export interface Activated {
   ids: number[];
   activateMs: number;
+}
+
+/** Longest error text kept from the peer (it ends up in reports and logs). */
+const MAX_TEXT = 1024;
+
+function bad(frame: Frame, why: string): never {
+  throw new FrameError('ERR_FRAME_MESSAGE', `malformed ${frame.type} message: ${why}`);
+}
+
+function object(frame: Frame): Record<string, unknown> {
+  const value = parseJson<unknown>(frame);
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) bad(frame, 'not a JSON object');
+  return value as Record<string, unknown>;
+}
+
+function isId(value: unknown): value is number {
+  return Number.isInteger(value) && (value as number) >= 0 && (value as number) <= 0xffffffff;
+}
+
+function duration(frame: Frame, value: unknown, name: string): number {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0) bad(frame, `${name} must be a non-negative number`);
+  return value;
+}
+
+function text(frame: Frame, value: unknown, name: string): string {
+  if (typeof value !== 'string') bad(frame, `${name} must be a string`);
+  return value.slice(0, MAX_TEXT);
+}
+
+function ids(frame: Frame, value: unknown): number[] {
+  if (!Array.isArray(value) || !value.every(isId)) bad(frame, 'ids must be an array of connection ids');
+  return value as number[];
+}
+
+export function parseHello(frame: Frame): Hello {
+  const o = object(frame);
+  if (!Number.isInteger(o.version)) bad(frame, 'version must be an integer');
+  if (!Number.isInteger(o.count) || (o.count as number) < 0) bad(frame, 'count must be a non-negative integer');
+  return { version: o.version as number, count: o.count as number };
+}
+
+export function parseIdList(frame: Frame): IdList {
+  return { ids: ids(frame, object(frame).ids) };
+}
+
+export function parseRestored(frame: Frame): Restored {
+  const o = object(frame);
+  if (!isId(o.id)) bad(frame, 'id must be a connection id');
+  return { id: o.id, restoreMs: duration(frame, o.restoreMs, 'restoreMs') };
+}
+
+export function parseFailed(frame: Frame): Failed {
+  const o = object(frame);
+  if (!isId(o.id)) bad(frame, 'id must be a connection id');
+  return { id: o.id, code: text(frame, o.code, 'code'), reason: text(frame, o.reason, 'reason') };
+}
+
+export function parseActivated(frame: Frame): Activated {
+  const o = object(frame);
+  return { ids: ids(frame, o.ids), activateMs: duration(frame, o.activateMs, 'activateMs') };
 }

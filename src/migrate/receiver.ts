@@ -1,8 +1,14 @@
 /**
  * createReceiver(): the destination end. Accepts authenticated control connections, restores
- * each image as it arrives (quietly: IP_TRANSPARENT, no window probe, writes held), confirms it,
- * and on ACTIVATE probes each socket and hands it to the application. Anything not activated
- * when the session ends (abort, error, channel lost) is closed silently so the source can resume it.
+ * each image as it arrives (quietly: IP_TRANSPARENT, kept frozen behind a drop-all filter in
+ * repair mode, writes held), confirms it, and on ACTIVATE probes each socket and hands it to the
+ * application. Anything not activated when the session ends (abort, error, channel lost) is
+ * closed silently so the source can resume it; if the process dies instead, the kernel closes
+ * those sockets in repair mode, which is just as silent.
+ *
+ * A session must follow HELLO, IMAGE*, IMAGES_DONE, then ABORT or ACTIVATE, then BYE; anything
+ * else (a replayed image id, more images than announced, an ACTIVATE before IMAGES_DONE, a
+ * malformed message) ends the session and discards its connections.
  */
 import net from 'node:net';
 import tls from 'node:tls';
@@ -12,27 +18,39 @@ import { decodeImage, type SocketImage } from '../image.js';
 import { restore, activate } from '../restore.js';
 import { socketFd } from '../socket-fd.js';
 import { Channel, DEFAULT_IDENTITY, keyBytes, tlsServerOptions } from './channel.js';
-import { decodeImageFrame, encodeJsonFrame, parseJson, type Meta } from './frames.js';
-import { PROTOCOL_VERSION, type Hello, type IdList } from './protocol.js';
+import { decodeImageFrame, encodeJsonFrame, FrameError, type Frame, type Meta } from './frames.js';
+import { PROTOCOL_VERSION, parseHello, parseIdList } from './protocol.js';
 
+/** Options of {@link createReceiver}. */
 export interface ReceiverOptions {
+  /** Address and port the control channel listens on (not the service address). */
   host: string;
   port: number;
   /** Pre-shared key (at least 16 bytes) shared with the source. */
   key: Buffer | string;
+  /** TLS-PSK identity, the same at both ends (default 'tcp-repair'). */
   identity?: string;
   /** Restore with IP_TRANSPARENT (default true): the service address may not be here yet. */
   transparent?: boolean;
   /** Longest wait for the next message of a session (ms, default 30000). */
   timeoutMs?: number;
+  /** Largest image frame accepted (default MAX_IMAGE_FRAME_BYTES); refused at its header. */
+  maxImageBytes?: number;
+  /** Most connections one session may bring (default 100000). */
+  maxConnections?: number;
 }
 
+/** Details of a restored connection, passed to {@link OnConnection}. */
 export interface ReceivedConnection {
   image: SocketImage;
   /** Session-local id the source gave this connection. */
   id: number;
 }
 
+/**
+ * Called with each connection once it is live on this host, with the `meta` the source sent:
+ * the place to hand the socket to the application (e.g. `server.emit('connection', socket)`).
+ */
 export type OnConnection = (socket: net.Socket, meta: Meta, info: ReceivedConnection) => void;
 
 interface Pending {
@@ -41,6 +59,14 @@ interface Pending {
   image: SocketImage;
 }
 
+/**
+ * The destination end of {@link migrate}. Emits 'sessionError' when a source's session fails (its
+ * connections stay at the source) and 'error' when `onConnection` throws. For observability
+ * (and the fault-injection tests, which stop the process at each) also: 'session' (a source
+ * connected and authenticated), 'image' (id: an image arrived, before its restore), 'restored'
+ * (id, image: restored, before the confirmation is sent), 'restoreFailed' (id, error) and
+ * 'activate' (ids: before activating).
+ */
 export class Receiver extends EventEmitter {
   private readonly server: tls.Server;
   private readonly key: Buffer;
@@ -52,12 +78,13 @@ export class Receiver extends EventEmitter {
     this.identity = options.identity ?? DEFAULT_IDENTITY;
     this.server = tls.createServer(tlsServerOptions(this.key, this.identity), (socket) => {
       socket.setNoDelay(true);
-      this.runSession(new Channel(socket)).catch((error: unknown) => this.emit('sessionError', error));
+      this.runSession(new Channel(socket, { maxImageBytes: options.maxImageBytes })).catch((error: unknown) => this.emit('sessionError', error));
     });
     // A client with the wrong key fails the handshake: nothing of it reaches a session.
     this.server.on('tlsClientError', (error) => this.emit('sessionError', error));
   }
 
+  /** Starts accepting sources on `host`:`port`; resolves once listening. */
   async listen(): Promise<void> {
     await new Promise<void>((resolve, reject) => {
       this.server.once('error', reject);
@@ -68,29 +95,48 @@ export class Receiver extends EventEmitter {
     });
   }
 
+  /** The control channel's bound address (useful with port 0). */
   address(): net.AddressInfo {
     return this.server.address() as net.AddressInfo;
   }
 
+  /** Stops accepting sources; sessions in progress finish. */
   async close(): Promise<void> {
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
 
   private async runSession(channel: Channel): Promise<void> {
     const timeoutMs = this.options.timeoutMs ?? 30000;
+    const maxConnections = this.options.maxConnections ?? 100000;
     const pending = new Map<number, Pending>();
+    const seen = new Set<number>();
+    this.emit('session');
     try {
-      const hello = parseJson<Hello>(await channel.next(timeoutMs));
-      if (hello.version !== PROTOCOL_VERSION) throw new Error(`source speaks protocol ${hello.version}, this receiver ${PROTOCOL_VERSION}`);
+      const first = await channel.next(timeoutMs);
+      if (first.type !== 'HELLO') throw protocolError(`expected HELLO, got ${first.type}`);
+      const hello = parseHello(first);
+      if (hello.version !== PROTOCOL_VERSION) throw protocolError(`source speaks protocol ${hello.version}, this receiver ${PROTOCOL_VERSION}`);
+      if (hello.count > maxConnections) throw protocolError(`source announces ${hello.count} connections, more than ${maxConnections}`);
+      let phase: 'images' | 'decide' | 'activated' = 'images';
       for (;;) {
         const frame = await channel.next(timeoutMs);
-        if (frame.type === 'IMAGE') this.restoreOne(channel, frame, pending);
-        else if (frame.type === 'ABORT') this.abort(parseJson<IdList>(frame).ids, pending);
-        else if (frame.type === 'ACTIVATE') this.activateAll(channel, parseJson<IdList>(frame).ids, pending);
-        else if (frame.type === 'BYE') break;
-        else if (frame.type !== 'IMAGES_DONE') throw new Error(`unexpected ${frame.type} frame`);
+        if (frame.type === 'IMAGE' && phase === 'images') {
+          if (seen.size >= hello.count) throw protocolError(`more images than the ${hello.count} announced`);
+          this.restoreOne(channel, frame, pending, seen);
+        } else if (frame.type === 'IMAGES_DONE' && phase === 'images') phase = 'decide';
+        else if (frame.type === 'ABORT' && phase === 'decide') this.abort(parseIdList(frame).ids, pending);
+        else if (frame.type === 'ACTIVATE' && phase === 'decide') {
+          phase = 'activated';
+          const { ids } = parseIdList(frame);
+          this.emit('activate', ids);
+          this.activateAll(channel, ids, pending);
+        } else if (frame.type === 'BYE' && phase !== 'images') break;
+        else throw protocolError(`unexpected ${frame.type} frame ${phase === 'images' ? 'while receiving images' : phase === 'decide' ? 'after the images' : 'after activation'}`);
       }
       channel.close();
+    } catch (error) {
+      channel.socket.destroy();
+      throw error;
     } finally {
       // Whatever was restored but not activated goes away without a sound: the source still
       // holds those connections and will resume them.
@@ -98,8 +144,12 @@ export class Receiver extends EventEmitter {
     }
   }
 
-  private restoreOne(channel: Channel, frame: Parameters<typeof decodeImageFrame>[0], pending: Map<number, Pending>): void {
+  private restoreOne(channel: Channel, frame: Frame, pending: Map<number, Pending>, seen: Set<number>): void {
     const { id, meta, image: bytes } = decodeImageFrame(frame);
+    // A replayed id would restore a second copy and lose track of the first.
+    if (seen.has(id)) throw protocolError(`image id ${id} received twice`);
+    seen.add(id);
+    this.emit('image', id);
     const started = performance.now();
     try {
       const image = decodeImage(bytes);
@@ -107,9 +157,11 @@ export class Receiver extends EventEmitter {
       // Errors before activation must not crash the process; the app attaches its own later.
       socket.on('error', () => {});
       pending.set(id, { socket, meta, image });
+      this.emit('restored', id, image);
       channel.send(encodeJsonFrame('RESTORED', { id, restoreMs: performance.now() - started }));
     } catch (error) {
       const e = error as Error & { code?: string };
+      this.emit('restoreFailed', id, error);
       channel.send(encodeJsonFrame('FAILED', { id, code: e.code ?? 'ERR_RESTORE', reason: e.message }));
     }
   }
@@ -155,6 +207,11 @@ function closeSilently(socket: net.Socket): void {
   socket.destroy();
 }
 
+function protocolError(message: string): FrameError {
+  return new FrameError('ERR_FRAME_MESSAGE', message);
+}
+
+/** Creates the destination end of a migration; call `listen()` on the result. */
 export function createReceiver(options: ReceiverOptions, onConnection: OnConnection): Receiver {
   return new Receiver(options, onConnection);
 }

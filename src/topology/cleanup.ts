@@ -3,14 +3,18 @@
  * /run/netns), so every namespace is registered here until it is deleted, and deleted
  * synchronously when the process exits or is killed by a catchable signal. sweepStale() removes
  * what a SIGKILLed run left behind.
+ *
+ * Signals go through signal-exit: with several libraries each handling SIGTERM politely (each
+ * re-raising only when it is the last listener), none re-raises and the process never dies; that
+ * deadlock was seen under tap. signal-exit is the shared convention that avoids it.
  */
 import { execFileSync } from 'node:child_process';
+import { onExit } from 'signal-exit';
 import type { ChildProcess } from 'node:child_process';
 import { run } from './run.js';
 
 const liveNamespaces = new Set<string>();
 const liveChildren = new Set<ChildProcess>();
-const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 let hooksInstalled = false;
 
 /** Names are `${prefix}-${pid}-${counter}-${role}`: the pid tells whether the owner still lives. */
@@ -56,18 +60,12 @@ function cleanupEverythingSync(): void {
   liveNamespaces.clear();
 }
 
-function onSignal(signal: NodeJS.Signals): void {
-  cleanupEverythingSync();
-  for (const s of SIGNALS) process.removeListener(s, onSignal);
-  // Only re-raise when nobody else handles the signal: we must not change the process's fate.
-  if (process.listenerCount(signal) === 0) process.kill(process.pid, signal);
-}
-
 function installHooks(): void {
   if (hooksInstalled) return;
   hooksInstalled = true;
-  process.on('exit', cleanupEverythingSync);
-  for (const s of SIGNALS) process.on(s, onSignal);
+  onExit(() => {
+    cleanupEverythingSync();
+  });
 }
 
 function isAlive(pid: number): boolean {

@@ -5,6 +5,7 @@
  */
 import { execFile, spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 
+/** A finished command's output and duration. */
 export interface RunResult {
   stdout: string;
   stderr: string;
@@ -26,11 +27,14 @@ export class CommandError extends Error {
   }
 }
 
+/** Options of {@link run}, {@link execIn}. */
 export interface RunOptions {
   /** Kills the command after this long; default 10 s, so a stuck tool cannot hang a test. */
   timeoutMs?: number;
   /** Text written to the command's standard input (e.g. an `ip -batch -` script). */
   input?: string;
+  /** Environment of the command (default: this process's). */
+  env?: NodeJS.ProcessEnv;
 }
 
 /** Runs a command in the current (root) namespace. */
@@ -38,7 +42,7 @@ export function run(cmd: string, args: readonly string[], options: RunOptions = 
   const started = performance.now();
   const line = [cmd, ...args].join(' ');
   return new Promise((resolve, reject) => {
-    const child = execFile(cmd, args, { timeout: options.timeoutMs ?? 10_000, maxBuffer: 16 << 20 }, (error, stdout, stderr) => {
+    const child = execFile(cmd, args, { timeout: options.timeoutMs ?? 10_000, maxBuffer: 16 << 20, env: options.env ?? process.env }, (error, stdout, stderr) => {
       const ms = performance.now() - started;
       if (error) {
         const code = typeof (error as { code?: unknown }).code === 'number' ? ((error as { code: number }).code) : null;

@@ -1,13 +1,12 @@
 /**
- * Throw-away network namespaces for tests that must see every packet (RST counters) or need a
- * real link (veth, MTU 1500). Each is deleted in teardown, even when the test fails. Traffic
- * inside uses only 198.18.0.0/15 and fd00::/8.
+ * Namespace helpers for the checkpoint tests, built on test/helpers/netns.ts: a namespace tied
+ * to a test's teardown, a veth pair with a real MTU-1500 link, and fixture scripts that report
+ * one JSON result. Traffic inside uses only 198.18.0.0/15 and fd00::/8.
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
-
-let counter = 0;
+import { createNetns as createNamespace } from './netns.js';
 
 export interface TeardownHost {
   teardown(fn: () => unknown): void;
@@ -18,19 +17,17 @@ export function ip(...args: string[]): string {
   return execFileSync('ip', args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
 }
 
-/** Creates a namespace with loopback up; deleted in t.teardown. */
+const namespaces = new Map<string, ReturnType<typeof createNamespace>>();
+
+/** Creates a namespace with loopback up, deleted in t.teardown; returns its name. */
 export function createNetns(t: TeardownHost, tag: string): string {
-  const name = `tcpr-ck-${tag}-${process.pid}-${counter++}`;
-  ip('netns', 'add', name);
+  const ns = createNamespace(`tcpr-ck-${tag}`);
+  namespaces.set(ns.name, ns);
   t.teardown(() => {
-    try {
-      ip('netns', 'del', name);
-    } catch {
-      // already gone
-    }
+    ns.remove();
+    namespaces.delete(ns.name);
   });
-  ip('-n', name, 'link', 'set', 'lo', 'up');
-  return name;
+  return ns.name;
 }
 
 /** Two namespaces joined by a veth pair (MTU 1500): a has 198.18.0.1/24, b has 198.18.0.2/24. */
@@ -48,28 +45,18 @@ export function createVethPair(t: TeardownHost, tag: string): { a: string; b: st
 export const fixturesDir = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', 'fixtures');
 
 /**
- * Runs `node test/fixtures/<script>` inside a namespace and returns the JSON object printed on
- * its last stdout line. Rejects with the child's stderr if it fails or outlives `timeoutMs`.
+ * Runs `node test/fixtures/<script>` inside a namespace made by createNetns and returns the JSON
+ * object printed on its last stdout line; rejects with the child's output if it fails.
  */
-export function runFixtureInNetns<T>(ns: string, script: string, args: string[] = [], timeoutMs = 60_000): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const child = spawn('ip', ['netns', 'exec', ns, process.execPath, path.join(fixturesDir, script), ...args], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d) => (out += d));
-    child.stderr.on('data', (d) => (err += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.on('close', (code, signal) => {
-      clearTimeout(timer);
-      const last = out.trim().split('\n').pop() ?? '';
-      if (code !== 0) return reject(new Error(`${script} exited ${code ?? signal}: ${err}\n${out}`));
-      try {
-        resolve(JSON.parse(last) as T);
-      } catch {
-        reject(new Error(`${script} printed no JSON result: ${out}\n${err}`));
-      }
-    });
-  });
+export async function runFixtureInNetns<T>(name: string, script: string, args: string[] = [], timeoutMs = 60_000): Promise<T> {
+  const ns = namespaces.get(name);
+  if (!ns) throw new Error(`namespace ${name} was not made by createNetns`);
+  const { code, stdout, stderr } = await ns.node(path.join(fixturesDir, script), args, timeoutMs);
+  if (code !== 0) throw new Error(`${script} exited ${code}: ${stderr}\n${stdout}`);
+  const last = stdout.trim().split('\n').pop() ?? '';
+  try {
+    return JSON.parse(last) as T;
+  } catch {
+    throw new Error(`${script} printed no JSON result: ${stdout}\n${stderr}`);
+  }
 }

@@ -19,3 +19,11 @@ for (const [connections, streams] of [[1, 1], [100, 20], [1000, 10]] as const) {
     for (const r of streamed) t.equal(r.bytes, 2 * 2 * 1024 * 1024, 'each stream carried its bytes both ways');
   });
 }
+
+t.test('100 connections move over a VXLAN overlay (service address on the overlay)', async (t) => {
+  const report = await runDemo({ connections: 100, streams: 10, streamBytes: 1024 * 1024, ipv6: true, settleMs: 600, overlay: 'vxlan' });
+  t.equal(report.migration.error, undefined, 'migration reported no error');
+  t.equal(report.migration.moved, 100, 'every connection moved');
+  t.same(report.results.filter((r) => !r.ok), [], 'every stream checksum and every answer verified');
+  t.same(report.resets, { client: 0, 'host-a': 0, 'host-b': 0 }, 'no host sent a reset');
+});

@@ -134,3 +134,15 @@ t.test('no receiver listening: nothing frozen', async (t) => {
   probe.close();
   await expectRollback(t, port, KEY);
 });
+
+t.test('the control channel is TLS 1.3 with an ephemeral key exchange (forward secret)', async (t) => {
+  const { connectChannel } = await import('../../dist/esm/migrate/channel.js');
+  const receiver = createReceiver({ host: '127.0.0.1', port: 0, key: KEY }, () => {});
+  await receiver.listen();
+  t.teardown(() => receiver.close());
+  const channel = await connectChannel('127.0.0.1', receiver.address().port, Buffer.from(KEY), 'tcp-repair', 2000);
+  t.equal(channel.socket.getProtocol(), 'TLSv1.3');
+  t.equal(channel.socket.getEphemeralKeyInfo()?.type, 'ECDH');
+  t.match(channel.socket.getCipher().name, /^TLS_(AES_128_GCM|CHACHA20_POLY1305)_SHA256$/);
+  channel.socket.destroy();
+});

@@ -5,17 +5,10 @@ import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
+import { addonExports } from '../helpers/addon.js';
 
 const run = promisify(execFile);
 const root = fileURLToPath(new URL('../..', import.meta.url));
-
-async function exportsOf(file: string): Promise<{ functions: string[]; constants: Record<string, number> }> {
-  const script = `const m = require(${JSON.stringify(file)});
-    const functions = Object.keys(m).filter((k) => typeof m[k] === 'function').sort();
-    console.log(JSON.stringify({ functions, constants: m.constants }));`;
-  const { stdout } = await run(process.execPath, ['-e', script]);
-  return JSON.parse(stdout);
-}
 
 t.test('cmake-js builds an addon exporting what the node-gyp build exports', async (t) => {
   const gyp = `${root}/build/Release/tcp_repair.node`;
@@ -23,7 +16,7 @@ t.test('cmake-js builds an addon exporting what the node-gyp build exports', asy
   await run('npx', ['cmake-js', 'compile', '--out', 'build-cmake'], { cwd: root, timeout: 180_000 });
   const cmake = `${root}/build-cmake/Release/tcp_repair.node`;
   t.ok(existsSync(cmake), 'build-cmake/Release/tcp_repair.node built');
-  const [a, b] = await Promise.all([exportsOf(gyp), exportsOf(cmake)]);
+  const [a, b] = await Promise.all([addonExports(gyp), addonExports(cmake)]);
   t.ok(a.functions.length >= 30, `${a.functions.length} functions`);
   t.same(b.functions, a.functions, 'same function names');
   t.same(b.constants, a.constants, 'same constants');

@@ -1,0 +1,199 @@
+// A WebSocket server built on the `ws` package whose open WebSockets move to another host while
+// clients keep talking. Each client sends a numbered message every few milliseconds and checks
+// every reply: in order, none missing, and carrying the per-connection message counter that the
+// server keeps as state and that travels with the connection in `meta`. Midway, every WebSocket
+// moves from host-a to host-b (migrate()/createReceiver()) with the service address; on host-b
+// each restored socket becomes a WebSocket again with ws's setSocket(), and the conversation
+// simply goes on. At the end each client closes with a clean close handshake, now with host-b.
+//
+//   node examples/ws-move.mjs [connections]
+//
+// Needs root: the hosts are network namespaces (see examples/support/hosts.mjs).
+import http from 'node:http';
+import { randomBytes } from 'node:crypto';
+import { fileURLToPath } from 'node:url';
+import { WebSocket, WebSocketServer } from 'ws';
+import { migrate, createReceiver } from 'tcp-repair';
+import { command, nextMessage, report, runRole, startRole, withHosts } from './support/hosts.mjs';
+
+const PORT = 8080;
+const CONTROL_PORT = 7100;
+const MAX_PAYLOAD = 64 * 1024;
+const SEND_EVERY_MS = 5;
+
+// --- the server, the same on both hosts ---------------------------------------------------------
+
+/** What the server does with a WebSocket, new or moved: answer each message, counting them. */
+function serve(ws, state, host) {
+  ws.on('message', (data) => {
+    state.messages += 1;
+    const { seq } = JSON.parse(String(data));
+    ws.send(JSON.stringify({ seq, messages: state.messages, host }));
+  });
+  ws.on('error', () => {});
+}
+
+/**
+ * Stops ws reading between two frames. ws.pause() pauses the socket: bytes that arrive from now
+ * on wait in the socket's read buffer, which checkpoint() carries over. A frame that ws has only
+ * partly received cannot move (its receiver holds the first part), so wait until there is none.
+ * `_receiver._bufferedBytes` is ws-internal: check it again when upgrading ws.
+ */
+async function pauseBetweenFrames(ws) {
+  for (;;) {
+    ws.pause();
+    if (ws._receiver._bufferedBytes === 0) return;
+    ws.resume();
+    await new Promise((resolve) => setTimeout(resolve, 1));
+  }
+}
+
+async function hostA({ service, control, key }) {
+  const states = new Map(); // net.Socket -> { ws, state }
+  const httpServer = http.createServer();
+  const wss = new WebSocketServer({ server: httpServer, maxPayload: MAX_PAYLOAD });
+  wss.on('connection', (ws) => {
+    const state = { messages: 0 };
+    states.set(ws._socket, { ws, state });
+    serve(ws, state, 'host-a');
+  });
+  await new Promise((resolve) => httpServer.listen(PORT, service, resolve));
+  report('ready');
+  await command('migrate');
+
+  const entries = [...states.values()];
+  await Promise.all(entries.map(({ ws }) => pauseBetweenFrames(ws)));
+  const result = await migrate(
+    entries.map(({ ws }) => ws._socket),
+    {
+      to: control,
+      key,
+      meta: (socket) => states.get(socket).state,
+      handover: async () => {
+        report('handover'); // the orchestrator moves the service address to host-b
+        await command('handover-done');
+      },
+    },
+  );
+  // A connection that stayed (rolled back) simply carries on here.
+  for (const { socket } of result.stayed) states.get(socket).ws.resume();
+  report('migrated', { moved: result.moved.length, stayed: result.stayed.map((s) => s.reason), error: result.error?.message });
+}
+
+async function hostB({ control, key }) {
+  const receiver = createReceiver({ ...control, key }, (socket, meta) => {
+    // The socket is an upgraded WebSocket connection already: give it to a server-side WebSocket
+    // as WebSocketServer would after a handshake (no handshake bytes are left over: empty head).
+    const ws = new WebSocket(null, undefined, {});
+    ws.setSocket(socket, Buffer.alloc(0), { maxPayload: MAX_PAYLOAD, allowSynchronousEvents: true });
+    serve(ws, meta, 'host-b');
+  });
+  await receiver.listen();
+  report('ready');
+}
+
+// --- the clients ---------------------------------------------------------------------------------
+
+/**
+ * One WebSocket conversation: a numbered message every few ms, every reply checked. `finished`
+ * resolves when the socket closed; `finish()` stops sending and closes once every reply is in.
+ */
+function converse(url, onFirstReplyFromB) {
+  const ws = new WebSocket(url);
+  let sent = 0;
+  let expected = 0;
+  const hosts = { 'host-a': 0, 'host-b': 0 };
+  let sender;
+  const finished = new Promise((resolve, reject) => {
+    const fail = (reason) => {
+      clearInterval(sender);
+      ws.terminate();
+      reject(new Error(reason));
+    };
+    ws.on('open', () => {
+      sender = setInterval(() => ws.send(JSON.stringify({ seq: sent++ })), SEND_EVERY_MS);
+    });
+    ws.on('message', (data) => {
+      const { seq, messages, host } = JSON.parse(String(data));
+      if (seq !== expected) return fail(`reply ${seq} where ${expected} was due`);
+      if (messages !== seq + 1) return fail(`server counted ${messages} messages at reply ${seq}`);
+      if (host === 'host-a' && hosts['host-b'] > 0) return fail('host-a answered after host-b had');
+      if (host === 'host-b' && hosts['host-b'] === 0) onFirstReplyFromB();
+      hosts[host] += 1;
+      expected += 1;
+      if (closing && expected === sent) ws.close(1000, 'done');
+    });
+    ws.on('error', (error) => fail(error.message));
+    ws.on('close', (code) => {
+      clearInterval(sender);
+      resolve({ code, sent, replies: expected, hosts });
+    });
+  });
+  let closing = false;
+  const finish = () => {
+    clearInterval(sender);
+    closing = true;
+    // The close handshake runs with host-b, once every reply is in.
+    if (expected === sent) ws.close(1000, 'done');
+  };
+  return { finished, finish };
+}
+
+async function client({ service, connections }) {
+  let answeredByB = 0;
+  const conversations = Array.from({ length: connections }, () =>
+    converse(`ws://${service}:${PORT}/`, () => {
+      if (++answeredByB === connections) report('all-answered-by-b');
+    }),
+  );
+  await new Promise((resolve) => setTimeout(resolve, 300));
+  report('talking');
+  await command('finish');
+  for (const c of conversations) c.finish();
+  report('done', { results: await Promise.all(conversations.map((c) => c.finished)) });
+}
+
+// --- the orchestrator ----------------------------------------------------------------------------
+
+async function main(connections) {
+  await withHosts(async (topology) => {
+    const key = randomBytes(32).toString('hex');
+    const control = { host: topology.hostB.underlay.ipv4, port: CONTROL_PORT };
+    const config = { service: topology.service.ipv4, control, key, connections };
+    const self = fileURLToPath(import.meta.url);
+    const b = startRole(topology, 'host-b', self, 'host-b', config);
+    await nextMessage(b, 'ready');
+    const a = startRole(topology, 'host-a', self, 'host-a', config);
+    await nextMessage(a, 'ready');
+    const c = startRole(topology, 'client', self, 'client', config);
+    await nextMessage(c, 'talking');
+    console.log(`client: ${connections} WebSockets exchanging a message every ${SEND_EVERY_MS} ms with host-a`);
+
+    const answeredByB = nextMessage(c, 'all-answered-by-b');
+    a.send({ type: 'migrate' });
+    await nextMessage(a, 'handover');
+    const move = await topology.moveServiceAddress('host-a', 'host-b');
+    a.send({ type: 'handover-done' });
+    const migrated = await nextMessage(a, 'migrated');
+    console.log(`host-a: ${migrated.moved} WebSockets moved to host-b, ${migrated.stayed.length} stayed; address moved in ${move.total.toFixed(1)} ms`);
+    if (migrated.error) throw new Error(`migration failed: ${migrated.error}`);
+    await answeredByB;
+    await new Promise((resolve) => setTimeout(resolve, 300)); // keep talking with host-b a while
+
+    c.send({ type: 'finish' });
+    const { results } = await nextMessage(c, 'done');
+    for (const [i, r] of results.entries()) {
+      console.log(`  ws ${i}: ${r.replies} of ${r.sent} messages answered in order (host-a ${r.hosts['host-a']}, host-b ${r.hosts['host-b']}), closed ${r.code}`);
+    }
+    const intact = results.every((r) => r.replies === r.sent && r.hosts['host-a'] > 0 && r.hosts['host-b'] > 0 && r.code === 1000);
+    if (migrated.moved !== connections || !intact) throw new Error('not every WebSocket moved intact');
+    console.log('ok');
+  });
+}
+
+const roles = { 'host-a': hostA, 'host-b': hostB, client };
+if (process.argv[2] in roles) await runRole(roles);
+else await main(Number(process.argv[2] ?? 4)).catch((error) => {
+  console.error(`FAILED: ${error.message}`);
+  process.exitCode = 1;
+});

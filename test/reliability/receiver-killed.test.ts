@@ -1,0 +1,69 @@
+// Fault injection, real processes in namespaces: the receiver process on host-b is killed
+// (SIGKILL) at each step of a migration. Every time, every connection resumes on host-a and
+// keeps every byte; the copies host-b had restored die with it silently (they were still
+// frozen in repair mode), so no FIN or RST reaches a client.
+import t from 'tap';
+import { CONNECTIONS, expectRolledBack, fdsOf, killedBy, withHarness } from './fault-kit.js';
+import { sleep } from '../../dist/esm/soak/harness.js';
+
+t.test('killed before the handshake (stopped, then killed with the source connecting)', async (t) => {
+  await withHarness(t, {}, async (h) => {
+    const a = await fdsOf(h, 'host-a');
+    const pid = h.pids.get('host-b')!;
+    process.kill(pid, 'SIGSTOP');
+    const moving = h.move({ timeoutMs: 5000 });
+    await sleep(300);
+    process.kill(pid, 'SIGKILL');
+    const result = await moving;
+    t.equal(await killedBy(h, 'host-b'), 'SIGKILL', 'the receiver was killed');
+    await expectRolledBack(t, h, result, /ECONNRESET|ERR_CHANNEL/, { a });
+  });
+});
+
+t.test('killed mid-stream (on the 3rd image, before restoring it)', async (t) => {
+  await withHarness(t, {}, async (h) => {
+    const a = await fdsOf(h, 'host-a');
+    await h.setFault('host-b', { kind: 'kill-on-image', count: 3 });
+    const result = await h.move({ timeoutMs: 5000 });
+    t.equal(await killedBy(h, 'host-b'), 'SIGKILL', 'the receiver was killed');
+    await expectRolledBack(t, h, result, /ECONNRESET|ERR_CHANNEL/, { a });
+  });
+});
+
+t.test('killed after a restore, before confirming it', async (t) => {
+  await withHarness(t, {}, async (h) => {
+    const a = await fdsOf(h, 'host-a');
+    await h.setFault('host-b', { kind: 'kill-on-restored', count: CONNECTIONS });
+    const result = await h.move({ timeoutMs: 5000 });
+    t.equal(await killedBy(h, 'host-b'), 'SIGKILL', 'the receiver was killed holding restored copies of every connection');
+    await expectRolledBack(t, h, result, /ECONNRESET|ERR_CHANNEL/, { a });
+  });
+});
+
+t.test('killed when told to activate, after the address moved: the address is handed back', async (t) => {
+  await withHarness(t, {}, async (h) => {
+    const a = await fdsOf(h, 'host-a');
+    await h.setFault('host-b', { kind: 'kill-on-activate' });
+    const result = await h.move({ timeoutMs: 5000, handback: true });
+    t.ok(result.handedBack, 'the address came back to host-a');
+    t.equal(await killedBy(h, 'host-b'), 'SIGKILL', 'the receiver was killed');
+    await expectRolledBack(t, h, result, /ECONNRESET|ERR_CHANNEL/, { a });
+  });
+});
+
+t.test('after a kill, a restarted receiver takes the connections', async (t) => {
+  await withHarness(t, {}, async (h) => {
+    await h.setFault('host-b', { kind: 'kill-on-restored', count: 2 });
+    const failed = await h.move({ timeoutMs: 5000 });
+    t.ok(failed.outcome.error, 'first attempt failed');
+    await h.startNode('host-b');
+    const result = await h.move({ timeoutMs: 5000 });
+    t.equal(result.outcome.error, undefined, 'second attempt succeeded');
+    t.equal(result.outcome.moved, CONNECTIONS, 'every connection moved');
+    t.equal(h.owner, 'host-b');
+    await h.waitProgress();
+    t.same(await h.resets(), { in: 0, out: 0 }, 'no reset');
+    const v = await h.verifyAll();
+    t.ok(v.ok, v.problems.join('; ') || 'every byte intact');
+  });
+});
