@@ -162,7 +162,8 @@ static int ioctl_int(int fd, unsigned long req, const char *name) {
  * one-instruction filter where it cannot be loaded (no CAP_BPF / CAP_SYS_ADMIN). */
 static int drop_program = -2;
 
-static void attach_drop_filter(int fd) {
+/* Loaded at start, as the addon loads it when it is loaded. */
+static void load_drop_program(void) {
   if (drop_program == -2) {
     struct bpf_insn insns[2];
     memset(insns, 0, sizeof(insns));
@@ -176,6 +177,9 @@ static void attach_drop_filter(int fd) {
     attr.license = (uint64_t)(uintptr_t) "GPL";
     drop_program = (int)syscall(SYS_bpf, BPF_PROG_LOAD, &attr, sizeof(attr));
   }
+}
+
+static void attach_drop_filter(int fd) {
   if (drop_program >= 0) {
     MUST("setsockopt(SO_ATTACH_BPF)", setsockopt(fd, SOL_SOCKET, SO_ATTACH_BPF, &drop_program, sizeof(drop_program)));
     return;
@@ -381,6 +385,7 @@ int main(int argc, char **argv) {
   int queued = strcmp(argv[3], "queued") == 0;
   steps_on = argc > 4 && strcmp(argv[4], "--steps") == 0;
   setvbuf(stdout, NULL, _IOLBF, 0);
+  load_drop_program();
 
   struct sockaddr_storage addr = {0};
   socklen_t addr_len;
