@@ -15,12 +15,20 @@
  *      stop the kernel transmitting data already queued, and a peer that ACKs bytes the image
  *      calls "unsent" would stall the restored copy;
  *   7. read sequences, queues (peek), options, timestamp, socket options.
+ *
+ * Without a kernel feature (src/features.ts: missing, or forced off with TCP_REPAIR_DISABLE) the
+ * fallbacks are: no repairWindow: no window read (image.window null), step 6 skipped; no
+ * freezeFilter: lock 'filter' refused, lock 'none' works; no queuePeek: sockets with kernel-queued
+ * bytes refused; no halfClosedRepair: CLOSE_WAIT refused; no tcpRepair: refused. Each refusal is a
+ * FeatureUnavailableError thrown before the freeze or rolled back by thaw(): the socket carries on.
  */
 import type net from 'node:net';
 import * as ll from './lowlevel.js';
 import * as batch from './batch.js';
 import { C } from './batch.js';
-import { SocketStateError } from './errors.js';
+import { SocketStateError, isErrnoError } from './errors.js';
+import { isUnknownOption, noteMissing, off, unavailable } from './features.js';
+import { hasNetAdmin } from './repair-helper.js';
 import { IMAGE_VERSION, type ImageState, type SocketImage } from './image.js';
 import { socketFd } from './socket-fd.js';
 import { tcpFamilyOf } from './socket-kind.js';
@@ -93,6 +101,7 @@ export async function checkpoint(socket: net.Socket, options: CheckpointOptions 
   }
 
   const filtered = options.lock !== 'none';
+  refuseUnavailable(fd, filtered);
   let inRepair = false;
   let filterAttached = false;
   let window: RepairWindow | null = null;
@@ -104,7 +113,7 @@ export async function checkpoint(socket: net.Socket, options: CheckpointOptions 
       ll.attachFreezeFilter(fd);
       filterAttached = true;
     }
-    ll.repairOn(fd);
+    repairOnOrExplain(fd);
     inRepair = true;
     const image = readFrozenState(fd, family, reuseAddress, nodeBuffered, socket);
     window = image.window;
@@ -117,15 +126,44 @@ export async function checkpoint(socket: net.Socket, options: CheckpointOptions 
   }
 }
 
+/** Refusals that need no freeze: the socket is not touched (checks are property reads). */
+function refuseUnavailable(fd: number, filtered: boolean): void {
+  if (off.tcpRepair) throw unavailable('tcpRepair', 'checkpoint needs TCP_REPAIR', 'Nothing can be checkpointed without it.');
+  if (filtered && off.freezeFilter) {
+    throw unavailable('freezeFilter', "checkpoint with lock: 'filter' needs the drop-all socket filter", "Stop segments reaching the socket another way (e.g. an nftables rule for the connection) and checkpoint with lock: 'none'.");
+  }
+  // Only when forced off: a kernel without it refuses repair mode itself (repairOnOrExplain).
+  if (off.halfClosedRepair && batch.tcpInfoBasics(fd).state === ll.TcpState.CLOSE_WAIT) throw halfClosedUnavailable();
+}
+
+function halfClosedUnavailable(cause?: unknown): Error {
+  return unavailable('halfClosedRepair', 'the socket is CLOSE_WAIT (the peer sent FIN) and repair of half-closed sockets needs Linux 4.10+', 'Finish the connection where it is, or move it before the peer closes its side.', cause);
+}
+
+/** TCP_REPAIR on; a kernel without half-closed repair (before 4.10) refuses CLOSE_WAIT with EPERM. */
+function repairOnOrExplain(fd: number): void {
+  try {
+    ll.repairOn(fd);
+  } catch (error) {
+    if (isErrnoError(error) && error.code === 'EPERM' && batch.tcpInfoBasics(fd).state === ll.TcpState.CLOSE_WAIT && hasNetAdmin()) throw halfClosedUnavailable(error);
+    if (isUnknownOption(error)) throw unavailable('tcpRepair', 'checkpoint needs TCP_REPAIR', 'This kernel has no TCP_REPAIR (Linux 3.5+ with CONFIG_CHECKPOINT_RESTORE).', error);
+    throw error;
+  }
+}
+
 function readFrozenState(fd: number, family: Family, reuseAddress: boolean, nodeBuffered: Buffer, socket: net.Socket): SocketImage {
   const info = batch.tcpInfoBasics(fd);
   const state = MOVABLE_STATES[info.state];
   if (state === undefined) {
     throw new SocketStateError('ERR_STATE_UNSUPPORTED', `TCP state ${ll.tcpStateName(info.state)} cannot be checkpointed (supported: ESTABLISHED, CLOSE_WAIT)`);
   }
-  // TCP_REPAIR_WINDOW exists since ~4.8; without it the restore proceeds without a window.
-  const window = batch.readWindow(fd);
+  // TCP_REPAIR_WINDOW exists since ~4.8; without it the image has no window and the restore
+  // lets the kernel derive one.
+  const window = off.repairWindow ? null : readWindowOrNote(fd);
   const [inq, outq, notSent] = batch.queueSizes(fd) as unknown as [number, number, number];
+  if (off.queuePeek && inq + outq > 0) {
+    throw unavailable('queuePeek', `the socket has ${inq} received and ${outq} send-queue bytes in the kernel, read only with MSG_PEEK in repair mode`, 'Checkpoint it when its queues are empty (the application read everything, the peer acknowledged everything).');
+  }
   // Both queues in one allocation; the image's three payloads are views of it.
   const queues = inq + outq > 0 ? Buffer.allocUnsafe(inq + outq) : NO_BYTES;
   ll.selectQueue(fd, 'recv');
@@ -168,6 +206,12 @@ function readFrozenState(fd: number, family: Family, reuseAddress: boolean, node
     node: readNodeState(socket),
     takenAt: Date.now(),
   };
+}
+
+function readWindowOrNote(fd: number): RepairWindow | null {
+  const window = batch.readWindow(fd);
+  if (window === null) noteMissing('repairWindow', Object.assign(new Error('getsockopt(TCP_REPAIR_WINDOW) ENOPROTOOPT'), { code: 'ENOPROTOOPT' }));
+  return window;
 }
 
 /** Puts a frozen socket back to work (the rollback of checkpoint). */

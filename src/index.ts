@@ -7,7 +7,7 @@ export * as lowlevel from './lowlevel.js';
 export { constants, TcpState, tcpStateName } from './lowlevel.js';
 export type { Family, RepairOptions, RepairWindow, SocketAddress, TcpInfo, QueueSizes, QueueName, IntOptionName } from './lowlevel.js';
 export { socketFd } from './socket-fd.js';
-export { SocketStateError, TcpRepairError, isErrnoError } from './errors.js';
+export { SocketStateError, TcpRepairError, FeatureUnavailableError, isErrnoError } from './errors.js';
 export type { ErrnoError } from './errors.js';
 export { checkpoint, release, resume } from './checkpoint.js';
 export type { CheckpointOptions } from './checkpoint.js';
@@ -17,6 +17,7 @@ export { encodeImage, decodeImage, validateImage, ImageError, IMAGE_VERSION } fr
 export type { SocketImage, ImageErrorCode, ImageState, Endpoint, NegotiatedOptions, SocketOptionsImage, NodeStateImage } from './image.js';
 export { probe } from './probe.js';
 export type { Feature, FeatureName, ProbeReport } from './probe.js';
+export { setDisabledFeatures, disabledFeatures, FEATURE_NAMES } from './features.js';
 export { migrate } from './migrate/migrate.js';
 export type { MigrateOptions, MigrationReport, MovedConnection, StayedConnection, PhaseTimings } from './migrate/migrate.js';
 export { createReceiver, Receiver } from './migrate/receiver.js';

@@ -7,28 +7,18 @@ import net from 'node:net';
 import os from 'node:os';
 import * as ll from './lowlevel.js';
 import { isErrnoError } from './errors.js';
+import { DISABLE_ENV, FEATURE_NAMES, isDisabled, type FeatureName } from './features.js';
 
-/** The kernel features tcp-repair relies on, each found by trying it. */
-export type FeatureName =
-  | 'tcpRepair'
-  | 'repairOptions'
-  | 'repairWindow'
-  | 'timestampSet'
-  | 'repairOffNoWindowProbe'
-  | 'queueRefill'
-  | 'queuePeek'
-  | 'halfClosedRepair'
-  | 'ipv6'
-  | 'freebind'
-  | 'transparent'
-  | 'freezeFilter'
-  | 'pidfdGetfd';
+export type { FeatureName } from './features.js';
 
 /** One probed feature: available or not (and why), and what it means for tcp-repair. */
 export interface Feature {
   name: FeatureName;
   available: boolean;
-  /** The error code when unavailable (EPERM: no privilege; ENOPROTOOPT: kernel lacks it). */
+  /**
+   * The error code when unavailable (EPERM: no privilege; ENOPROTOOPT: kernel lacks it;
+   * EDISABLED: forced off with TCP_REPAIR_DISABLE or setDisabledFeatures(), not tried).
+   */
   code?: string;
   detail?: string;
   /** What the feature enables in tcp-repair. */
@@ -45,24 +35,73 @@ export interface ProbeReport {
   features: Feature[];
 }
 
+/**
+ * What each feature enables, and what checkpoint and restore do without it (src/features.ts has
+ * the switch, src/checkpoint.ts and src/restore.ts the fallbacks; test/fallbacks/ checks each).
+ */
 const DESCRIPTIONS: Record<FeatureName, { enables: string; fallback: string }> = {
-  tcpRepair: { enables: 'everything: TCP_REPAIR itself, with CAP_NET_ADMIN in this network namespace', fallback: 'none: checkpoint and restore refuse with the errno (EPERM: run as root or in `unshare -Urn`)' },
-  repairOptions: { enables: 'restoring MSS, window scaling, SACK and timestamps (TCP_REPAIR_OPTIONS)', fallback: 'none: restore refuses' },
-  repairWindow: { enables: 'exact send/receive windows after restore and the send-window freeze (TCP_REPAIR_WINDOW, ~4.8)', fallback: 'checkpoint stores no window and restore lets the kernel derive it, as CRIU does' },
-  timestampSet: { enables: 'the TCP timestamp clock carried over (TCP_TIMESTAMP set)', fallback: 'restore refuses images with timestamps' },
-  repairOffNoWindowProbe: { enables: 'silent restore before the address moves (TCP_REPAIR_OFF_NO_WP, ~4.18)', fallback: 'quiet restore is refused; plain restore sends a window probe' },
-  queueRefill: { enables: 'refilling receive and send queues in repair mode', fallback: 'none: restore refuses' },
-  queuePeek: { enables: 'reading queued bytes in repair mode (MSG_PEEK)', fallback: 'none: checkpoint refuses' },
-  halfClosedRepair: { enables: 'checkpoint of CLOSE_WAIT sockets (repair of half-closed sockets, 4.10)', fallback: 'CLOSE_WAIT sockets are refused (EPERM)' },
-  ipv6: { enables: 'IPv6 and v4-mapped connections', fallback: 'IPv6 images cannot be restored' },
-  freebind: { enables: 'binding an address not yet configured (IP_FREEBIND)', fallback: 'use transparent' },
-  transparent: { enables: 'restoring before the service address arrives (IP_TRANSPARENT)', fallback: 'the destination must own the address before restoring' },
-  freezeFilter: { enables: 'the per-socket freeze lock (drop-all BPF socket filter)', fallback: "checkpoint with lock: 'none' under an external lock (e.g. nftables)" },
-  pidfdGetfd: { enables: '`tcp-repair inspect --pid --fd` (pidfd_getfd, 5.6)', fallback: 'inspect only images and own sockets' },
+  tcpRepair: {
+    enables: 'everything: TCP_REPAIR itself, with CAP_NET_ADMIN in this network namespace (or the repair helper)',
+    fallback: 'none: checkpoint and restore refuse (FeatureUnavailableError; without privilege the EPERM error says how to get it)',
+  },
+  repairOptions: {
+    enables: 'restoring MSS, window scaling, SACK and timestamps (TCP_REPAIR_OPTIONS)',
+    fallback: 'none: restore refuses (FeatureUnavailableError); checkpoint does not need it',
+  },
+  repairWindow: {
+    enables: 'exact send/receive windows after restore and the send-window freeze (TCP_REPAIR_WINDOW, ~4.8)',
+    fallback: 'checkpoint stores no window (window: null) and cannot close the send window while frozen; restore lets the kernel derive the windows from the peer\'s next segment, as CRIU does',
+  },
+  timestampSet: {
+    enables: 'the TCP timestamp clock carried over (TCP_TIMESTAMP set)',
+    fallback: 'restore refuses images whose connection negotiated timestamps (the peer would drop segments whose clock went back); images without timestamps restore',
+  },
+  repairOffNoWindowProbe: {
+    enables: 'leaving repair mode without a window probe (TCP_REPAIR_OFF_NO_WP, ~4.18): `inspect --repair` sends nothing to the peer',
+    fallback: '`inspect --repair` leaves repair mode with a window probe (the peer answers with an ACK); checkpoint and restore never need it (quiet restore stays in repair mode until activate())',
+  },
+  queueRefill: {
+    enables: 'refilling receive and send queues in repair mode',
+    fallback: 'restore refuses images with received or sent-unacknowledged bytes (FeatureUnavailableError); images with empty queues restore',
+  },
+  queuePeek: {
+    enables: 'reading queued bytes in repair mode (MSG_PEEK)',
+    fallback: 'checkpoint refuses sockets with bytes in their kernel queues and leaves them working (FeatureUnavailableError); idle sockets checkpoint',
+  },
+  halfClosedRepair: {
+    enables: 'checkpoint of CLOSE_WAIT sockets (repair of half-closed sockets, 4.10)',
+    fallback: 'checkpoint refuses CLOSE_WAIT sockets and leaves them working (FeatureUnavailableError); restoring a CLOSE_WAIT image does not need it',
+  },
+  ipv6: {
+    enables: 'IPv6 and v4-mapped connections (sockets of a server listening on ::)',
+    fallback: 'restore refuses IPv6 images (FeatureUnavailableError); listen on an IPv4 address to get IPv4 images',
+  },
+  freebind: {
+    enables: 'binding an address not yet configured (IP_FREEBIND); offered to lowlevel users only',
+    fallback: 'none needed: checkpoint and restore never use it (a repair-mode connect from a freebind address fails with ENETUNREACH; restore uses transparent)',
+  },
+  transparent: {
+    enables: 'restoring before the service address arrives (IP_TRANSPARENT, `transparent: true`)',
+    fallback: 'restore binds without it: works when the address is already on this host, otherwise refuses (FeatureUnavailableError): add the address before restoring',
+  },
+  freezeFilter: {
+    enables: 'the per-socket freeze lock (drop-all BPF socket filter), quiet restore, the guard of a same-process hand-over',
+    fallback: "checkpoint refuses lock: 'filter' (use lock: 'none' under an external lock, e.g. nftables) and quiet restore (FeatureUnavailableError); a same-process hand-over goes without its guard (the external lock covers the gap)",
+  },
+  pidfdGetfd: {
+    enables: '`tcp-repair inspect --pid --fd` (pidfd_getfd, 5.6)',
+    fallback: 'inspect --pid refuses (FeatureUnavailableError); inspect images and own sockets',
+  },
 };
+
+/** The entry of a feature forced off: reported unavailable, not tried. */
+function disabledEntry(name: FeatureName): Feature {
+  return { name, ...DESCRIPTIONS[name], available: false, code: 'EDISABLED', detail: `forced off (${DISABLE_ENV} or setDisabledFeatures()); not tried` };
+}
 
 function attempt(name: FeatureName, fn: () => void): Feature {
   const base = { name, ...DESCRIPTIONS[name] };
+  if (isDisabled(name)) return disabledEntry(name);
   try {
     fn();
     return { ...base, available: true };
@@ -96,6 +135,7 @@ function withSocket(open: () => number, use: (fd: number) => void): () => void {
 }
 
 async function probeHalfClosed(): Promise<Feature> {
+  if (isDisabled('halfClosedRepair')) return disabledEntry('halfClosedRepair');
   const server = net.createServer({ allowHalfOpen: true });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   try {
@@ -110,7 +150,8 @@ async function probeHalfClosed(): Promise<Feature> {
     const fd = ll.dupFd((serverSide as unknown as { _handle: { fd: number } })._handle.fd);
     const feature = attempt('halfClosedRepair', () => {
       ll.repairOn(fd);
-      ll.repairOff(fd, { windowProbe: false });
+      // With a window probe (the client just ACKs it): -1 would make this depend on ~4.18.
+      ll.repairOff(fd);
     });
     ll.closeFd(fd);
     client.destroy();
@@ -124,6 +165,8 @@ async function probeHalfClosed(): Promise<Feature> {
 /**
  * Tries each feature tcp-repair relies on, on throwaway sockets (a repair-mode connect on loopback
  * sends nothing), and reports what is available with this kernel and this process's privileges.
+ * Features forced off (TCP_REPAIR_DISABLE, setDisabledFeatures()) are reported unavailable with
+ * code 'EDISABLED' without being tried. Checkpoint and restore never call it.
  */
 export async function probe(): Promise<ProbeReport> {
   const v4 = () => repairConnected(4, '127.0.0.1');
@@ -145,5 +188,8 @@ export async function probe(): Promise<ProbeReport> {
     attempt('freezeFilter', withSocket(() => ll.createSocket(4), (fd) => { ll.attachFreezeFilter(fd); ll.detachFreezeFilter(fd); })),
     attempt('pidfdGetfd', withSocket(() => ll.createSocket(4), (fd) => ll.closeFd(ll.fdFromProcess(process.pid, fd)))),
   ];
+  // One entry per name, in FEATURE_NAMES order (tests check the list is complete).
+  const order = new Map(FEATURE_NAMES.map((n, i) => [n, i]));
+  features.sort((a, b) => order.get(a.name)! - order.get(b.name)!);
   return { kernel: os.release(), node: process.version, features };
 }

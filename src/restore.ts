@@ -22,12 +22,24 @@
  *  11. Half-closed: for CLOSE_WAIT, shutdown(SHUT_RD) so the socket delivers its data then EOF.
  *  12. Adopt the fd in a net.Socket, and write the unsent bytes normally: written through the
  *      repair send queue they would count as sent and wait for a retransmission timeout.
+ *
+ * Without a kernel feature (src/features.ts: missing, or forced off with TCP_REPAIR_DISABLE):
+ *   - repairWindow: step 9 is skipped; the kernel starts from the windows a repair-mode connect
+ *     sets up and takes the peer's from its next segment (the window probe of step 10 asks for one).
+ *   - transparent: step 2 binds without it; an address not on this host is refused.
+ *   - timestampSet (image with timestamps), repairOptions, queueRefill (image with queued bytes),
+ *     ipv6 (IPv6 image), freezeFilter (quiet restore), tcpRepair: refused before socket() by
+ *     refuseUnavailable(), or when the kernel refuses the call, with a FeatureUnavailableError.
+ *   - freezeFilter, same-process hand-over: no guard (see connectTakingOver).
+ *   - halfClosedRepair and repairOffNoWindowProbe are not needed here: a CLOSE_WAIT image is
+ *     rebuilt ESTABLISHED (step 11), and a quiet copy stays in repair mode until activate().
  */
 import type net from 'node:net';
 import * as ll from './lowlevel.js';
 import * as batch from './batch.js';
 import { C } from './batch.js';
 import { SocketStateError, isErrnoError } from './errors.js';
+import { isUnknownOption, noteMissing, off, unavailable } from './features.js';
 import { validateImage, type SocketImage } from './image.js';
 import { adoptFd, startReading, stopReading } from './node-socket.js';
 import { addSocketOptionWrites, applyCongestion } from './socket-options.js';
@@ -67,12 +79,13 @@ const quietSockets = new WeakMap<net.Socket, { reuseAddress: boolean; finReceive
  */
 export function restore(image: SocketImage, options: RestoreOptions = {}): net.Socket {
   validateImage(image);
-  const fd = ll.createSocket(image.family);
+  refuseUnavailable(image, options);
+  const fd = createSocketOrExplain(image);
   try {
     restoreKernelState(fd, image, options);
   } catch (error) {
     ll.closeFd(fd); // still in repair mode: nothing is sent
-    throw error;
+    throw explainRefusal(error);
   }
   const socket = adoptFd(fd, image.node);
   if (options.quiet) {
@@ -103,6 +116,35 @@ export function activate(socket: net.Socket): void {
   socket.uncork();
 }
 
+/** Refusals decided from the image alone, before any syscall (each check is a property read). */
+function refuseUnavailable(image: SocketImage, options: RestoreOptions): void {
+  if (off.tcpRepair) throw unavailable('tcpRepair', 'restore needs TCP_REPAIR', 'Nothing can be restored without it.');
+  if (off.repairOptions) throw unavailable('repairOptions', 'restore needs TCP_REPAIR_OPTIONS to set the MSS, window scales, SACK and timestamps', 'Restore on a kernel that has it.');
+  if (off.ipv6 && image.family === 6) {
+    throw unavailable('ipv6', `the image is an IPv6 connection (${image.local.address})`, 'Restore it on a host with IPv6; to get IPv4 images, listen on an IPv4 address (not ::).');
+  }
+  if (off.timestampSet && image.options.timestamps) {
+    throw unavailable('timestampSet', 'the connection negotiated TCP timestamps, and restoring it without its timestamp clock would make the peer drop segments whose clock went back (PAWS)', 'Restore it on a kernel with TCP_TIMESTAMP set, or checkpoint connections made without timestamps (net.ipv4.tcp_timestamps=0).');
+  }
+  if (off.queueRefill && image.recvQueue.length + image.sentUnacked.length > 0) {
+    throw unavailable('queueRefill', `the image has ${image.recvQueue.length} received and ${image.sentUnacked.length} sent-unacknowledged bytes to put back in repair mode`, 'Restore it on a kernel that can refill queues, or checkpoint when the queues are empty.');
+  }
+  if (off.freezeFilter && options.quiet) {
+    throw unavailable('freezeFilter', 'a quiet restore keeps the copy behind a drop-all socket filter until activate()', 'Restore without quiet once the address has moved here.');
+  }
+}
+
+function createSocketOrExplain(image: SocketImage): number {
+  try {
+    return ll.createSocket(image.family);
+  } catch (error) {
+    if (image.family === 6 && isErrnoError(error) && error.code === 'EAFNOSUPPORT') {
+      throw unavailable('ipv6', `the image is an IPv6 connection (${image.local.address})`, 'Restore it on a host with IPv6.', error);
+    }
+    throw error;
+  }
+}
+
 // TCP_REPAIR_QUEUE values.
 const NO_QUEUE = 0;
 const RECV_QUEUE = 1;
@@ -125,12 +167,14 @@ function restoreKernelState(fd: number, image: SocketImage, options: RestoreOpti
   // sends may change it before it is activated.
   if (options.quiet) ll.attachFreezeFilter(fd);
   w.set(C.SOL_SOCKET, C.SO_REUSEADDR!, reuse).set(C.SOL_TCP, C.TCP_REPAIR!, 1);
-  if (options.transparent) {
+  // Without IP_TRANSPARENT the bind works only for an address this host already has.
+  const transparent = options.transparent === true && !off.transparent;
+  if (transparent) {
     const [level, name] = batch.transparentOption(family);
     w.set(level, name, 1);
   }
   w.apply(fd);
-  ll.bind(fd, family, local.address, local.port);
+  bindOrExplain(fd, image, options.transparent === true && !transparent);
   // 3: where the refilled bytes start in sequence space. 4: segment size before connect.
   w.set(C.SOL_TCP, C.TCP_REPAIR_QUEUE!, RECV_QUEUE)
     .set(C.SOL_TCP, C.TCP_QUEUE_SEQ!, (recvEnd - image.recvQueue.length) >>> 0)
@@ -156,17 +200,50 @@ function restoreKernelState(fd: number, image: SocketImage, options: RestoreOpti
     batch.refillSelected(fd, image.sentUnacked);
   }
   w.set(C.SOL_TCP, C.TCP_REPAIR_QUEUE!, NO_QUEUE).apply(fd);
-  // 9: window, corrected for a received FIN.
-  const win = image.window;
+  // 9: window, corrected for a received FIN. Without one (no repairWindow where the image was
+  // taken or here) the kernel derives it: snd_wnd from the peer's answer to the probe of step 10.
+  const win = off.repairWindow ? null : image.window;
   if (win) {
-    if (finReceived) batch.writeWindow(fd, win, win.sndWnd, win.rcvWnd + 1, (win.rcvWup - 1) >>> 0);
-    else batch.writeWindow(fd, win);
+    try {
+      if (finReceived) batch.writeWindow(fd, win, win.sndWnd, win.rcvWnd + 1, (win.rcvWup - 1) >>> 0);
+      else batch.writeWindow(fd, win);
+    } catch (error) {
+      if (!isUnknownOption(error)) throw error;
+      noteMissing('repairWindow', error as Error); // later restores skip the call
+    }
   }
   // 10: out of repair (a quiet copy stays in until activate()); leaving it resets SO_REUSEADDR.
   if (options.quiet) return;
   w.set(C.SOL_TCP, C.TCP_REPAIR!, 0).set(C.SOL_SOCKET, C.SO_REUSEADDR!, reuse).apply(fd);
   // 11: replay the peer's FIN locally.
   if (finReceived) ll.shutdown(fd, 'read');
+}
+
+/** A kernel without a feature the image needs refuses its option (ENOPROTOOPT): say which. */
+function explainRefusal(error: unknown): unknown {
+  if (!isUnknownOption(error) || !isErrnoError(error)) return error;
+  switch (error.syscall) {
+    case 'setsockopt(TCP_REPAIR)':
+      return unavailable('tcpRepair', 'restore needs TCP_REPAIR', 'This kernel has no TCP_REPAIR (Linux 3.5+ with CONFIG_CHECKPOINT_RESTORE).', error);
+    case 'setsockopt(TCP_REPAIR_OPTIONS)':
+      return unavailable('repairOptions', 'restore needs TCP_REPAIR_OPTIONS', 'Restore on a kernel that has it.', error);
+    case 'setsockopt(TCP_TIMESTAMP)':
+      return unavailable('timestampSet', 'the connection negotiated TCP timestamps and TCP_TIMESTAMP cannot be set', 'Restore it on a kernel that can set it.', error);
+    default:
+      return error;
+  }
+}
+
+/** bind(); `wantedTransparent`: the caller asked for IP_TRANSPARENT and it is unavailable. */
+function bindOrExplain(fd: number, image: SocketImage, wantedTransparent: boolean): void {
+  try {
+    ll.bind(fd, image.family, image.local.address, image.local.port);
+  } catch (error) {
+    if (wantedTransparent && isErrnoError(error) && error.code === 'EADDRNOTAVAIL') {
+      throw unavailable('transparent', `${image.local.address} is not an address of this host, and binding it before it arrives needs IP_TRANSPARENT`, 'Add the address to this host before restoring.');
+    }
+    throw error;
+  }
 }
 
 function addBufferWrites(w: batch.IntWrites, image: SocketImage): void {
@@ -187,11 +264,18 @@ function addBufferWrites(w: batch.IntWrites, image: SocketImage): void {
  * open, and closing the source first leaves a gap in which a peer segment meets no socket and
  * draws an RST. A listener on the same local address and port (forced reuse in repair mode)
  * behind a drop-all filter covers the gap: segments arriving in it vanish silently.
+ * Without freezeFilter there is no guard: the checkpoint then had lock: 'none', and the external
+ * lock the caller keeps on the connection drops those segments instead.
  */
 function connectTakingOver(fd: number, image: SocketImage): void {
   // A receiving process usually holds nothing: no need to build the key then.
   const key = holdsAny() ? tupleKey(image.local, image.peer) : null;
   if (key === null || !hasHold(key)) {
+    connectOrExplain(fd, image);
+    return;
+  }
+  if (off.freezeFilter) {
+    destroyHold(takeHold(key)!);
     connectOrExplain(fd, image);
     return;
   }

@@ -1,6 +1,8 @@
 /** `tcp-repair inspect`: explain an image file, or the live TCP state of any process's socket. */
 import * as ll from '../lowlevel.js';
 import type { SocketImage } from '../image.js';
+import { isErrnoError } from '../errors.js';
+import { noteMissing, off, unavailable } from '../features.js';
 export { readImageFile } from '../image-file.js';
 
 export interface LiveSocketState {
@@ -18,7 +20,8 @@ export interface LiveSocketState {
 
 /** Reads a socket of another process through a pidfd_getfd copy, by default without repair mode. */
 export function inspectLive(pid: number, fd: number, options: { repair?: boolean } = {}): LiveSocketState {
-  const copy = ll.fdFromProcess(pid, fd);
+  if (off.pidfdGetfd) throw unavailable('pidfdGetfd', 'inspecting another process\'s socket needs pidfd_getfd (Linux 5.6+)', 'Inspect an image file instead (checkpoint in that process, writeImageFile).');
+  const copy = fromProcessOrExplain(pid, fd);
   try {
     ll.assertTcpSocket(copy);
     const info = ll.tcpInfo(copy);
@@ -57,13 +60,41 @@ export function inspectLive(pid: number, fd: number, options: { repair?: boolean
         result.sequences = { recv: ll.getQueueSeq(copy, 'recv'), send: ll.getQueueSeq(copy, 'send'), window };
         ll.selectQueue(copy, 'none');
       } finally {
-        ll.repairOff(copy, { windowProbe: false });
+        leaveRepairQuietly(copy);
       }
     }
     return result;
   } finally {
     ll.closeFd(copy);
   }
+}
+
+function fromProcessOrExplain(pid: number, fd: number): number {
+  try {
+    return ll.fdFromProcess(pid, fd);
+  } catch (error) {
+    if (isErrnoError(error) && error.code === 'ENOSYS') {
+      throw unavailable('pidfdGetfd', 'inspecting another process\'s socket needs pidfd_getfd (Linux 5.6+)', 'Inspect an image file instead.', error);
+    }
+    throw error;
+  }
+}
+
+/**
+ * Out of repair mode without a window probe (-1, ~4.18+); without repairOffNoWindowProbe (older
+ * kernels refuse -1 with EINVAL) with one: the peer answers it with an ACK, nothing else changes.
+ */
+function leaveRepairQuietly(fd: number): void {
+  if (!off.repairOffNoWindowProbe) {
+    try {
+      ll.repairOff(fd, { windowProbe: false });
+      return;
+    } catch (error) {
+      if (!isErrnoError(error) || error.code !== 'EINVAL') throw error;
+      noteMissing('repairOffNoWindowProbe', error);
+    }
+  }
+  ll.repairOff(fd);
 }
 
 export function describeImage(image: SocketImage): string {
