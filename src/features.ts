@@ -9,25 +9,41 @@
  */
 import { FeatureUnavailableError, isErrnoError } from './errors.js';
 
-/** Every feature probe() tries, in the order it reports them. */
-export const FEATURE_NAMES = [
-  'tcpRepair',
-  'repairOptions',
-  'repairWindow',
-  'timestampSet',
-  'repairOffNoWindowProbe',
-  'queueRefill',
-  'queuePeek',
-  'halfClosedRepair',
-  'ipv6',
-  'freebind',
-  'transparent',
-  'freezeFilter',
-  'pidfdGetfd',
-] as const;
-
 /** The kernel features tcp-repair relies on, each found by trying it (see {@link probe}). */
-export type FeatureName = (typeof FEATURE_NAMES)[number];
+export type FeatureName =
+  | 'tcpRepair'
+  | 'repairOptions'
+  | 'repairWindow'
+  | 'timestampSet'
+  | 'repairOffNoWindowProbe'
+  | 'queueRefill'
+  | 'queuePeek'
+  | 'halfClosedRepair'
+  | 'ipv6'
+  | 'freebind'
+  | 'transparent'
+  | 'freezeFilter'
+  | 'pidfdGetfd';
+
+// A record, so the compiler insists on every name; its key order is probe()'s report order.
+const ORDER: Record<FeatureName, true> = {
+  tcpRepair: true,
+  repairOptions: true,
+  repairWindow: true,
+  timestampSet: true,
+  repairOffNoWindowProbe: true,
+  queueRefill: true,
+  queuePeek: true,
+  halfClosedRepair: true,
+  ipv6: true,
+  freebind: true,
+  transparent: true,
+  freezeFilter: true,
+  pidfdGetfd: true,
+};
+
+/** Every {@link FeatureName}, in the order probe() reports them. */
+export const FEATURE_NAMES: readonly FeatureName[] = Object.freeze(Object.keys(ORDER) as FeatureName[]);
 
 /** The environment variable read at load: feature names separated by commas (or spaces). */
 export const DISABLE_ENV = 'TCP_REPAIR_DISABLE';
@@ -44,7 +60,7 @@ function recompute(): void {
 }
 
 function isFeatureName(name: string): name is FeatureName {
-  return (FEATURE_NAMES as readonly string[]).includes(name);
+  return Object.hasOwn(ORDER, name);
 }
 
 /**

@@ -95,3 +95,27 @@ t.test('no halfClosedRepair: CLOSE_WAIT refused, the socket still reads the rest
   t.teardown(() => restored.destroy());
   await bothWaysIntact(t, restored, other.client, {}, 'ESTABLISHED still moves');
 });
+
+t.test('no halfClosedRepair on the restoring side: a CLOSE_WAIT image still restores (rebuilt ESTABLISHED)', async (t) => {
+  const pair = await connectedPair({ allowHalfOpen: true, clientAllowHalfOpen: true });
+  t.teardown(() => pair.close());
+  const { srv, client } = pair;
+  srv.pause();
+  const last = pattern(100_000, 33);
+  const atClient = new Collector(client);
+  client.end(last);
+  await until(() => lowlevel.tcpStateName(lowlevel.tcpInfo(socketFd(srv)).state) === 'CLOSE_WAIT', 5000, 'CLOSE_WAIT');
+  await sleep(20);
+  const image = await checkpoint(srv);
+  t.equal(image.state, 'CLOSE_WAIT');
+  disable(t, 'halfClosedRepair');
+  const restored = restore(image);
+  t.teardown(() => restored.destroy());
+  const atServer = new Collector(restored);
+  await atServer.waitEnd(5000);
+  t.ok(atServer.bytes().equals(last), 'the restored copy read the rest, then end');
+  const reply = pattern(150_000, 34);
+  restored.end(reply);
+  await atClient.waitEnd(5000);
+  t.ok(atClient.bytes().equals(reply), 'and the peer got its reply, then end');
+});

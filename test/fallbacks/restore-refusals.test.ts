@@ -140,3 +140,15 @@ t.test('a refused restore leaves the source to resume()', async (t) => {
   loaded.openClient();
   await bothWaysIntact(t, source, loaded.pair.client, { up: loaded.up, down: loaded.down }, 'resumed source');
 });
+
+t.test('no freebind: nothing changes, restore (transparent too) never uses it', async (t) => {
+  disable(t, 'freebind');
+  const loaded = await loadedPair(t);
+  const image = await checkpoint(loaded.pair.srv);
+  const restored = restore(image, { transparent: true });
+  t.teardown(() => restored.destroy());
+  t.equal(lowlevel.getOption(socketFd(restored), 'IP_FREEBIND'), 0, 'no IP_FREEBIND');
+  t.equal(lowlevel.getOption(socketFd(restored), 'IP_TRANSPARENT'), 1, 'IP_TRANSPARENT as asked');
+  loaded.openClient();
+  await bothWaysIntact(t, restored, loaded.pair.client, { up: loaded.up, down: loaded.down }, 'without freebind');
+});
