@@ -95,13 +95,13 @@ export async function checkpoint(socket: net.Socket, options: CheckpointOptions 
   const kind = batch.readInts(fd, BEFORE_FREEZE, beforeFreeze);
   const family = tcpFamilyOf(fd, { domain: kind[0]!, type: kind[1]!, protocol: kind[2]! });
   const reuseAddress = kind[3]! !== 0;
+  refuseUnavailable(fd, options.lock !== 'none');
   if (pendingWriteBytes(socket) > 0) {
     await flushPendingWrites(socket, options.flushTimeoutMs ?? 2000);
     assertMovable(socket);
   }
 
   const filtered = options.lock !== 'none';
-  refuseUnavailable(fd, filtered);
   let inRepair = false;
   let filterAttached = false;
   let window: RepairWindow | null = null;
@@ -157,6 +157,8 @@ function readFrozenState(fd: number, family: Family, reuseAddress: boolean, node
   if (state === undefined) {
     throw new SocketStateError('ERR_STATE_UNSUPPORTED', `TCP state ${ll.tcpStateName(info.state)} cannot be checkpointed (supported: ESTABLISHED, CLOSE_WAIT)`);
   }
+  // Also checked before the freeze; this catches a FIN that arrived while writes were flushed.
+  if (state === 'CLOSE_WAIT' && off.halfClosedRepair) throw halfClosedUnavailable();
   // TCP_REPAIR_WINDOW exists since ~4.8; without it the image has no window and the restore
   // lets the kernel derive one.
   const window = off.repairWindow ? null : readWindowOrNote(fd);
