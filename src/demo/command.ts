@@ -7,6 +7,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { waitForMessage, type WaitOptions } from '../child-ipc.js';
 import { createTopology, type Topology } from '../topology/index.js';
 import { killChildren, registerChild } from '../topology/cleanup.js';
 import type { ConnectionResult } from './client.js';
@@ -45,33 +46,8 @@ function startIn(ns: string, name: string, args: string[]): ChildProcess {
   return child;
 }
 
-interface WaitOptions<V> {
-  timeoutMs?: number;
-  /** Resolve only on a value this accepts (default: the first value of the key). */
-  until?: (value: V) => boolean;
-  /** The error on timeout (default: "timed out waiting for <what>"). */
-  timeoutMessage?: () => string;
-}
-
-function waitFor<K extends keyof Message>(child: ChildProcess, key: K, what: string, options: WaitOptions<NonNullable<Message[K]>> = {}): Promise<NonNullable<Message[K]>> {
-  const { timeoutMs = 30000, until = () => true, timeoutMessage = () => `timed out waiting for ${what}` } = options;
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => done(new Error(timeoutMessage())), timeoutMs);
-    const onMessage = (m: Message) => {
-      if (m.fatal) done(new Error(`${what}: ${m.fatal}`));
-      else if (m[key] !== undefined && until(m[key] as NonNullable<Message[K]>)) done(undefined, m[key] as NonNullable<Message[K]>);
-    };
-    const onExit = (code: number | null) => done(new Error(`${what}: process exited (${code})`));
-    function done(error?: Error, value?: NonNullable<Message[K]>) {
-      clearTimeout(timer);
-      child.off('message', onMessage);
-      child.off('exit', onExit);
-      if (error) reject(error);
-      else resolve(value!);
-    }
-    child.on('message', onMessage);
-    child.once('exit', onExit);
-  });
+function waitFor<K extends keyof Message & string>(child: ChildProcess, key: K, what: string, options?: WaitOptions<NonNullable<Message[K]>>): Promise<NonNullable<Message[K]>> {
+  return waitForMessage<Message, K>(child, key, what, options);
 }
 
 /**
