@@ -92,7 +92,24 @@ export function adoptFd(fd: number, node: NodeStateImage): net.Socket {
   return socket;
 }
 
-/** An http.Server socket with a request in flight holds parser state that cannot move. */
+/**
+ * Whether an http.Server has fed this socket's bytes of a request not yet complete (headers not
+ * all there, or a body still arriving) to its parser. Those bytes are in the C++ parser, not in
+ * Node's read buffer nor the kernel's queue: an image would lose them. The parser times each
+ * message from its first byte (duration() > 0) and reads 0 between messages; a new connection
+ * reads > 0 before any byte too, which bytesRead === 0 tells apart. An upgraded socket (e.g. a
+ * WebSocket) has no parser any more.
+ */
+function httpRequestPartlyParsed(socket: net.Socket): boolean {
+  const parser = internals(socket).parser;
+  if (!parser || typeof parser.duration !== 'function') return false;
+  return parser.duration() > 0 && socket.bytesRead > 0;
+}
+
+/**
+ * An http.Server socket with a request in flight, or part of one parsed, holds parser state
+ * that cannot move.
+ */
 export function assertMovable(socket: net.Socket): void {
   // Fix: anything but a net.Socket (null, a plain object) used to fail with a TypeError on the
   // property reads below; callers are promised a SocketStateError.
@@ -104,6 +121,12 @@ export function assertMovable(socket: net.Socket): void {
   }
   if (internals(socket)._httpMessage) {
     throw new SocketStateError('ERR_HTTP_IN_FLIGHT', 'an HTTP request is in flight on this socket; checkpoint it when idle (between keep-alive requests)');
+  }
+  if (httpRequestPartlyParsed(socket)) {
+    throw new SocketStateError(
+      'ERR_HTTP_PARTIAL_REQUEST',
+      "part of an HTTP request has arrived and is held by Node's HTTP parser, where a checkpoint cannot read it; try again once the request is complete and answered",
+    );
   }
   if (socket.destroyed) throw new SocketStateError('ERR_SOCKET_CLOSED', 'socket is destroyed');
   if (socket.connecting) throw new SocketStateError('ERR_SOCKET_CONNECTING', 'socket is still connecting');
