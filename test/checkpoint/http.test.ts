@@ -9,7 +9,7 @@ import http from 'node:http';
 import net from 'node:net';
 import { once } from 'node:events';
 import { spawn } from 'node:child_process';
-import { checkpoint, restore, encodeImage, decodeImage, SocketStateError } from 'tcp-repair';
+import { checkpoint, restore, resume, encodeImage, decodeImage, SocketStateError } from 'tcp-repair';
 import { sleep, until } from '../helpers/streams.js';
 
 const restoredSockets = new WeakSet<net.Socket>();
@@ -187,4 +187,36 @@ t.test('a new connection with no byte received yet moves', async (t) => {
   await move(server, sockets[0]!);
   await client.ask('/first', 'restored');
   t.pass('the first request was answered by the restored socket');
+});
+
+// A server that never listened (it only gets sockets by emit('connection'), like a migration
+// target) has no connection list: Node 20's parser clock still tells; Node 22+ has neither, so
+// the socket is checkpointed as before (the gap docs/limitations.md names).
+t.test('half a request on a server that never listened', async (t) => {
+  const server = http.createServer((_req, res) => res.end('x'));
+  let accepted: net.Socket | null = null;
+  const plain = net.createServer((s) => {
+    accepted = s;
+    server.emit('connection', s);
+  });
+  plain.listen(0, '127.0.0.1');
+  await once(plain, 'listening');
+  t.teardown(() => {
+    accepted?.destroy();
+    plain.close();
+  });
+  const client = await rawClient(t, (plain.address() as net.AddressInfo).port);
+  client.socket.write('GET /half HTTP/1.1\r\nHo');
+  await until(() => accepted !== null && accepted.bytesRead === 22, 5000, 'the server to read the first half');
+  const outcome = await checkpoint(accepted!).then(
+    (image) => ({ image, error: null }),
+    (error: unknown) => ({ image: null, error }),
+  );
+  const major = Number(process.versions.node.split('.')[0]);
+  if (major < 22) {
+    t.equal((outcome.error as SocketStateError | null)?.code, 'ERR_HTTP_PARTIAL_REQUEST', `Node ${major}: refused (the parser's clock)`);
+  } else {
+    t.equal(outcome.error, null, `Node ${major}: checkpointed, the documented gap`);
+    if (outcome.image) resume(outcome.image);
+  }
 });
