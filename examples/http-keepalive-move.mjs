@@ -9,13 +9,11 @@
 //
 // Needs root: the hosts are network namespaces (see examples/support/hosts.mjs).
 import http from 'node:http';
-import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { migrate, createReceiver } from 'tcp-repair';
-import { command, nextMessage, report, runRole, startRole, withHosts } from './support/hosts.mjs';
+import { command, handover, moveHostAToB, nextMessage, report, runExample, startRoles, withHosts } from './support/hosts.mjs';
 
 const PORT = 8080;
-const CONTROL_PORT = 7100;
 const CONNECTIONS = 4;
 const ROUNDS = 3;
 
@@ -53,10 +51,7 @@ async function hostA({ service, control, key }) {
     to: control,
     key,
     meta: (socket) => stateOf.get(socket),
-    handover: async () => {
-      report('handover'); // the orchestrator moves the service address to host-b
-      await command('handover-done');
-    },
+    handover, // the orchestrator moves the service address to host-b
   });
   report('migrated', { moved: result.moved.length, stayed: result.stayed.map((s) => s.reason), error: result.error?.message });
 }
@@ -111,23 +106,12 @@ async function client({ service }) {
 
 async function main() {
   await withHosts(async (topology) => {
-    const key = randomBytes(32).toString('hex');
-    const config = { service: topology.service.ipv4, control: { host: topology.hostB.underlay.ipv4, port: CONTROL_PORT }, key };
-    const self = fileURLToPath(import.meta.url);
-    const b = startRole(topology, 'host-b', self, 'host-b', config);
-    await nextMessage(b, 'ready');
-    const a = startRole(topology, 'host-a', self, 'host-a', config);
-    await nextMessage(a, 'ready');
-    const c = startRole(topology, 'client', self, 'client', config);
+    const { hostA, client: c } = await startRoles(topology, fileURLToPath(import.meta.url));
     const idle = await nextMessage(c, 'idle');
     console.log(`client: ${idle.ports} keep-alive connections, ${ROUNDS} requests each answered by host-a; now idle`);
 
-    a.send({ type: 'migrate' });
-    await nextMessage(a, 'handover');
-    const move = await topology.moveServiceAddress('host-a', 'host-b');
-    a.send({ type: 'handover-done' });
-    const migrated = await nextMessage(a, 'migrated');
-    console.log(`host-a: ${migrated.moved} connections moved to host-b, ${migrated.stayed.length} stayed; address moved in ${move.total.toFixed(1)} ms`);
+    const { migrated, addressMoveMs } = await moveHostAToB(topology, hostA);
+    console.log(`host-a: ${migrated.moved} connections moved to host-b, ${migrated.stayed.length} stayed; address moved in ${addressMoveMs.toFixed(1)} ms`);
     if (migrated.error) throw new Error(`migration failed: ${migrated.error}`);
 
     c.send({ type: 'continue' });
@@ -138,9 +122,4 @@ async function main() {
   });
 }
 
-const roles = { 'host-a': hostA, 'host-b': hostB, client };
-if (process.argv[2] in roles) await runRole(roles);
-else await main().catch((error) => {
-  console.error(`FAILED: ${error.message}`);
-  process.exitCode = 1;
-});
+await runExample({ 'host-a': hostA, 'host-b': hostB, client }, main);

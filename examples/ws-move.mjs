@@ -10,14 +10,12 @@
 //
 // Needs root: the hosts are network namespaces (see examples/support/hosts.mjs).
 import http from 'node:http';
-import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { WebSocket, WebSocketServer } from 'ws';
 import { migrate, createReceiver } from 'tcp-repair';
-import { command, nextMessage, report, runRole, startRole, withHosts } from './support/hosts.mjs';
+import { command, handover, moveHostAToB, nextMessage, report, runExample, startRoles, withHosts } from './support/hosts.mjs';
 
 const PORT = 8080;
-const CONTROL_PORT = 7100;
 const MAX_PAYLOAD = 64 * 1024;
 const SEND_EVERY_MS = 5;
 
@@ -69,10 +67,7 @@ async function hostA({ service, control, key }) {
       to: control,
       key,
       meta: (socket) => states.get(socket).state,
-      handover: async () => {
-        report('handover'); // the orchestrator moves the service address to host-b
-        await command('handover-done');
-      },
+      handover, // the orchestrator moves the service address to host-b
     },
   );
   // A connection that stayed (rolled back) simply carries on here.
@@ -157,25 +152,13 @@ async function client({ service, connections }) {
 
 async function main(connections) {
   await withHosts(async (topology) => {
-    const key = randomBytes(32).toString('hex');
-    const control = { host: topology.hostB.underlay.ipv4, port: CONTROL_PORT };
-    const config = { service: topology.service.ipv4, control, key, connections };
-    const self = fileURLToPath(import.meta.url);
-    const b = startRole(topology, 'host-b', self, 'host-b', config);
-    await nextMessage(b, 'ready');
-    const a = startRole(topology, 'host-a', self, 'host-a', config);
-    await nextMessage(a, 'ready');
-    const c = startRole(topology, 'client', self, 'client', config);
+    const { hostA, client: c } = await startRoles(topology, fileURLToPath(import.meta.url), { connections });
     await nextMessage(c, 'talking');
     console.log(`client: ${connections} WebSockets exchanging a message every ${SEND_EVERY_MS} ms with host-a`);
 
     const answeredByB = nextMessage(c, 'all-answered-by-b');
-    a.send({ type: 'migrate' });
-    await nextMessage(a, 'handover');
-    const move = await topology.moveServiceAddress('host-a', 'host-b');
-    a.send({ type: 'handover-done' });
-    const migrated = await nextMessage(a, 'migrated');
-    console.log(`host-a: ${migrated.moved} WebSockets moved to host-b, ${migrated.stayed.length} stayed; address moved in ${move.total.toFixed(1)} ms`);
+    const { migrated, addressMoveMs } = await moveHostAToB(topology, hostA);
+    console.log(`host-a: ${migrated.moved} WebSockets moved to host-b, ${migrated.stayed.length} stayed; address moved in ${addressMoveMs.toFixed(1)} ms`);
     if (migrated.error) throw new Error(`migration failed: ${migrated.error}`);
     await answeredByB;
     await new Promise((resolve) => setTimeout(resolve, 300)); // keep talking with host-b a while
@@ -191,9 +174,4 @@ async function main(connections) {
   });
 }
 
-const roles = { 'host-a': hostA, 'host-b': hostB, client };
-if (process.argv[2] in roles) await runRole(roles);
-else await main(Number(process.argv[2] ?? 4)).catch((error) => {
-  console.error(`FAILED: ${error.message}`);
-  process.exitCode = 1;
-});
+await runExample({ 'host-a': hostA, 'host-b': hostB, client }, () => main(Number(process.argv[2] ?? 4)));

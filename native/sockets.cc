@@ -72,24 +72,31 @@ bool ArgFamily(const Napi::CallbackInfo& info, size_t i, int* family) {
   return true;
 }
 
-Napi::Object AddressObject(Napi::Env env, const sockaddr_storage& ss) {
-  Napi::Object out = Napi::Object::New(env);
-  char text[INET6_ADDRSTRLEN] = {0};
+// The address of `ss` as text (into `text`) and its port; "" and 0 for a family other than
+// IPv4 and IPv6.
+void AddressText(const sockaddr_storage& ss, char (&text)[INET6_ADDRSTRLEN], int* port) {
+  text[0] = '\0';
+  *port = 0;
   if (ss.ss_family == AF_INET) {
     const auto* sin = reinterpret_cast<const sockaddr_in*>(&ss);
     inet_ntop(AF_INET, &sin->sin_addr, text, sizeof(text));
-    out.Set("family", Napi::String::New(env, "IPv4"));
-    out.Set("port", Napi::Number::New(env, ntohs(sin->sin_port)));
+    *port = ntohs(sin->sin_port);
   } else if (ss.ss_family == AF_INET6) {
     const auto* sin6 = reinterpret_cast<const sockaddr_in6*>(&ss);
     inet_ntop(AF_INET6, &sin6->sin6_addr, text, sizeof(text));
-    out.Set("family", Napi::String::New(env, "IPv6"));
-    out.Set("port", Napi::Number::New(env, ntohs(sin6->sin6_port)));
-    out.Set("scopeId", Napi::Number::New(env, sin6->sin6_scope_id));
-  } else {
-    out.Set("family", Napi::String::New(env, "unknown"));
-    out.Set("port", Napi::Number::New(env, 0));
+    *port = ntohs(sin6->sin6_port);
   }
+}
+
+Napi::Object AddressObject(Napi::Env env, const sockaddr_storage& ss) {
+  Napi::Object out = Napi::Object::New(env);
+  char text[INET6_ADDRSTRLEN];
+  int port;
+  AddressText(ss, text, &port);
+  const bool v4 = ss.ss_family == AF_INET, v6 = ss.ss_family == AF_INET6;
+  out.Set("family", Napi::String::New(env, v4 ? "IPv4" : v6 ? "IPv6" : "unknown"));
+  out.Set("port", Napi::Number::New(env, port));
+  if (v6) out.Set("scopeId", Napi::Number::New(env, reinterpret_cast<const sockaddr_in6*>(&ss)->sin6_scope_id));
   out.Set("address", Napi::String::New(env, text));
   return out;
 }
@@ -168,32 +175,20 @@ Napi::Value Close(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
-Napi::Value Name(const Napi::CallbackInfo& info, bool peer) {
+// getsockname/getpeername(fd), one path for both forms: an object { family, address, port
+// [, scopeId] }, or the hot-path form (asText): the address as text, the port written to out[0]
+// (no object to build).
+Napi::Value Name(const Napi::CallbackInfo& info, bool peer, bool asText) {
   int fd;
   if (!ArgFd(info, 0, &fd)) return {};
-  sockaddr_storage ss{};
-  socklen_t len = sizeof(ss);
-  int rc = peer ? getpeername(fd, reinterpret_cast<sockaddr*>(&ss), &len)
-                : getsockname(fd, reinterpret_cast<sockaddr*>(&ss), &len);
-  if (rc != 0) {
-    ThrowErrno(info.Env(), errno, peer ? "getpeername" : "getsockname", fd);
-    return {};
-  }
-  return AddressObject(info.Env(), ss);
-}
-Napi::Value GetSockName(const Napi::CallbackInfo& info) { return Name(info, false); }
-Napi::Value GetPeerName(const Napi::CallbackInfo& info) { return Name(info, true); }
-
-// The hot-path form: the address as text, the port written to out[0] (no object to build).
-Napi::Value NameText(const Napi::CallbackInfo& info, bool peer) {
-  int fd;
-  int32_t* port;
-  size_t length;
-  if (!ArgFd(info, 0, &fd) || !ArgTypedArray(info, 1, napi_int32_array, "port", reinterpret_cast<void**>(&port), &length))
-    return {};
-  if (length < 1) {
-    Napi::TypeError::New(info.Env(), "port must hold 1 slot").ThrowAsJavaScriptException();
-    return {};
+  int32_t* port = nullptr;
+  if (asText) {
+    size_t length;
+    if (!ArgTypedArray(info, 1, napi_int32_array, "port", reinterpret_cast<void**>(&port), &length)) return {};
+    if (length < 1) {
+      Napi::TypeError::New(info.Env(), "port must hold 1 slot").ThrowAsJavaScriptException();
+      return {};
+    }
   }
   sockaddr_storage ss{};
   socklen_t len = sizeof(ss);
@@ -203,21 +198,17 @@ Napi::Value NameText(const Napi::CallbackInfo& info, bool peer) {
     ThrowErrno(info.Env(), errno, peer ? "getpeername" : "getsockname", fd);
     return {};
   }
-  char text[INET6_ADDRSTRLEN] = {0};
-  port[0] = 0;
-  if (ss.ss_family == AF_INET) {
-    const auto* sin = reinterpret_cast<const sockaddr_in*>(&ss);
-    inet_ntop(AF_INET, &sin->sin_addr, text, sizeof(text));
-    port[0] = ntohs(sin->sin_port);
-  } else if (ss.ss_family == AF_INET6) {
-    const auto* sin6 = reinterpret_cast<const sockaddr_in6*>(&ss);
-    inet_ntop(AF_INET6, &sin6->sin6_addr, text, sizeof(text));
-    port[0] = ntohs(sin6->sin6_port);
-  }
+  if (!asText) return AddressObject(info.Env(), ss);
+  char text[INET6_ADDRSTRLEN];
+  int portNumber;
+  AddressText(ss, text, &portNumber);
+  port[0] = portNumber;
   return Napi::String::New(info.Env(), text);
 }
-Napi::Value GetSockNameText(const Napi::CallbackInfo& info) { return NameText(info, false); }
-Napi::Value GetPeerNameText(const Napi::CallbackInfo& info) { return NameText(info, true); }
+Napi::Value GetSockName(const Napi::CallbackInfo& info) { return Name(info, false, false); }
+Napi::Value GetPeerName(const Napi::CallbackInfo& info) { return Name(info, true, false); }
+Napi::Value GetSockNameText(const Napi::CallbackInfo& info) { return Name(info, false, true); }
+Napi::Value GetPeerNameText(const Napi::CallbackInfo& info) { return Name(info, true, true); }
 
 // socketKind(fd) -> { domain, type, protocol }: lets callers refuse non-TCP fds clearly.
 Napi::Value SocketKind(const Napi::CallbackInfo& info) {

@@ -5,7 +5,7 @@
 import net from 'node:net';
 import * as ll from './lowlevel.js';
 import { SocketStateError } from './errors.js';
-import { internals, socketFd } from './socket-fd.js';
+import { internals, socketFd, type SocketInternals } from './socket-fd.js';
 import type { NodeStateImage } from './image.js';
 
 /** Bytes Node holds that the kernel has not taken yet (stream buffer plus libuv's write queue). */
@@ -92,7 +92,44 @@ export function adoptFd(fd: number, node: NodeStateImage): net.Socket {
   return socket;
 }
 
-/** An http.Server socket with a request in flight holds parser state that cannot move. */
+/**
+ * Whether an http.Server has fed this socket's bytes of a request not yet complete (headers not
+ * all there, or a body still arriving) to its parser. Those bytes are in the C++ parser, not in
+ * Node's read buffer nor the kernel's queue: an image would lose them. `true` when it can tell
+ * (see {@link httpParserMidMessage}); an upgraded socket (e.g. a WebSocket) has no parser any more.
+ */
+function httpRequestPartlyParsed(socket: net.Socket): boolean {
+  const parser = internals(socket).parser;
+  // A new connection counts as mid-message before its first byte (see below): bytesRead tells.
+  if (!parser || socket.bytesRead === 0) return false;
+  return httpParserMidMessage(socket, parser) === true;
+}
+
+/**
+ * Whether the parser is between a message's first byte and its last, read from what Node keeps
+ * for its headers/request timeouts (both also count a new connection until its first request):
+ * - a listening http.Server's connection list (Node 18+): the parsers with a message under way
+ *   are its active() ones;
+ * - else the parser's own clock, duration() > 0 from a message's first byte to its last (Node
+ *   18 to 21 only).
+ * undefined when neither is there: a server that never listened (it only got sockets by
+ * emit('connection')) on Node 22 or later.
+ */
+function httpParserMidMessage(socket: net.Socket, parser: NonNullable<SocketInternals['parser']>): boolean | undefined {
+  const server = (socket as { server?: object | null }).server;
+  if (server) {
+    const key = Object.getOwnPropertySymbols(server).find((symbol) => symbol.description === 'http.server.connections');
+    const list = key && (server as Record<symbol, { active?: () => unknown[] } | undefined>)[key];
+    if (list && typeof list.active === 'function') return list.active().includes(parser);
+  }
+  if (typeof parser.duration === 'function') return parser.duration() > 0;
+  return undefined;
+}
+
+/**
+ * An http.Server socket with a request in flight, or part of one parsed, holds parser state
+ * that cannot move.
+ */
 export function assertMovable(socket: net.Socket): void {
   // Fix: anything but a net.Socket (null, a plain object) used to fail with a TypeError on the
   // property reads below; callers are promised a SocketStateError.
@@ -104,6 +141,12 @@ export function assertMovable(socket: net.Socket): void {
   }
   if (internals(socket)._httpMessage) {
     throw new SocketStateError('ERR_HTTP_IN_FLIGHT', 'an HTTP request is in flight on this socket; checkpoint it when idle (between keep-alive requests)');
+  }
+  if (httpRequestPartlyParsed(socket)) {
+    throw new SocketStateError(
+      'ERR_HTTP_PARTIAL_REQUEST',
+      "part of an HTTP request has arrived and is held by Node's HTTP parser, where a checkpoint cannot read it; try again once the request is complete and answered",
+    );
   }
   if (socket.destroyed) throw new SocketStateError('ERR_SOCKET_CLOSED', 'socket is destroyed');
   if (socket.connecting) throw new SocketStateError('ERR_SOCKET_CONNECTING', 'socket is still connecting');

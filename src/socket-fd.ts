@@ -12,6 +12,11 @@ export interface SocketInternals {
     writeQueueSize?: number;
   } | null;
   _httpMessage?: unknown;
+  /**
+   * http.Server's parser for this socket (null once freed, e.g. after an upgrade). duration():
+   * ms since the current message's first byte, 0 between messages (Node >= 18).
+   */
+  parser?: { duration?: () => number } | null;
   _readableState?: { buffer: unknown; length: number };
 }
 

@@ -22,6 +22,15 @@ export interface ConnectionResult {
   /** Longest time with nothing back while something was outstanding (ms). */
   stall: number;
   error?: string;
+  /** Stream connections: the bytes the client sent (count and sha256)… */
+  sent?: StreamDigest;
+  /** …and the bytes that came back echoed through the (moved) connection. */
+  echoed?: StreamDigest;
+}
+
+export interface StreamDigest {
+  bytes: number;
+  sha256: string;
 }
 
 function send(message: unknown): void {
@@ -71,9 +80,19 @@ async function streamConnection(address: string): Promise<() => Promise<Connecti
     clearInterval(pump);
     const deadline = Date.now() + 30000;
     while (receivedBytes < sentBytes && Date.now() < deadline && error === undefined) await new Promise((r) => setTimeout(r, 20));
-    const ok = error === undefined && receivedBytes === sentBytes && sent.digest('hex') === received.digest('hex');
+    const out = { bytes: sentBytes, sha256: sent.digest('hex') };
+    const back = { bytes: receivedBytes, sha256: received.digest('hex') };
+    const ok = error === undefined && back.bytes === out.bytes && back.sha256 === out.sha256;
     socket.destroy();
-    return { kind: 'stream', ok, bytes: sentBytes + receivedBytes, stall, error: error ?? (ok ? undefined : `echoed ${receivedBytes} of ${sentBytes} bytes or checksum mismatch`) };
+    return {
+      kind: 'stream',
+      ok,
+      bytes: out.bytes + back.bytes,
+      stall,
+      sent: out,
+      echoed: back,
+      error: error ?? (ok ? undefined : `echoed ${back.bytes} of ${out.bytes} bytes${back.bytes === out.bytes ? ', checksum mismatch' : ''}`),
+    };
   };
 }
 

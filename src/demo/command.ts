@@ -7,6 +7,7 @@ import { fork, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { waitForMessage, type WaitOptions } from '../child-ipc.js';
 import { createTopology, type Topology } from '../topology/index.js';
 import { killChildren, registerChild } from '../topology/cleanup.js';
 import type { ConnectionResult } from './client.js';
@@ -18,6 +19,8 @@ const CONTROL_PORT = 7100;
 interface Message {
   ready?: boolean;
   connected?: number;
+  /** host-a's accept count: every connection it accepted, and those still open. */
+  accepted?: { total: number; open: number };
   handover?: boolean;
   report?: DemoReport['migration'];
   results?: ConnectionResult[];
@@ -43,24 +46,30 @@ function startIn(ns: string, name: string, args: string[]): ChildProcess {
   return child;
 }
 
-function waitFor<K extends keyof Message>(child: ChildProcess, key: K, what: string, timeoutMs = 30000): Promise<NonNullable<Message[K]>> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => done(new Error(`timed out waiting for ${what}`)), timeoutMs);
-    const onMessage = (m: Message) => {
-      if (m.fatal) done(new Error(`${what}: ${m.fatal}`));
-      else if (m[key] !== undefined) done(undefined, m[key] as NonNullable<Message[K]>);
-    };
-    const onExit = (code: number | null) => done(new Error(`${what}: process exited (${code})`));
-    function done(error?: Error, value?: NonNullable<Message[K]>) {
-      clearTimeout(timer);
-      child.off('message', onMessage);
-      child.off('exit', onExit);
-      if (error) reject(error);
-      else resolve(value!);
-    }
-    child.on('message', onMessage);
-    child.once('exit', onExit);
+function waitFor<K extends keyof Message & string>(child: ChildProcess, key: K, what: string, options?: WaitOptions<NonNullable<Message[K]>>): Promise<NonNullable<Message[K]>> {
+  return waitForMessage<Message, K>(child, key, what, options);
+}
+
+/**
+ * Waits until host-a's service (a `service a` process) holds `expected` open connections. The
+ * clients' "connected" is not enough: their connect() completes with the handshake, and a loaded
+ * host-a may not have accepted every socket yet; a migration started then would leave the
+ * unaccepted ones behind. Rejects after `timeoutMs` with the counts host-a last reported.
+ */
+export async function waitForAccepted(hostA: ChildProcess, expected: number, timeoutMs = 30000): Promise<{ total: number; open: number }> {
+  let last = { total: 0, open: 0 };
+  const counted = waitFor(hostA, 'accepted', 'host-a accept count', {
+    timeoutMs,
+    until: (count) => {
+      last = count;
+      return count.open >= expected;
+    },
+    timeoutMessage: () =>
+      `host-a holds ${last.open} of the ${expected} connections the clients made (${last.total} accepted) after ${timeoutMs} ms; ` +
+      'not migrating: a connection it has not accepted would be left behind',
   });
+  hostA.send({ cmd: 'count' });
+  return counted;
 }
 
 function progress(text: string): void {
@@ -80,6 +89,8 @@ export interface DemoOptions {
   overlay?: 'vxlan';
   /** Traffic time before and after the move (ms). */
   settleMs: number;
+  /** How long host-a may take to accept every client connection before the demo gives up (ms). */
+  acceptTimeoutMs?: number;
   /**
    * More clients, started in the client namespace after the built-in ones are connected (e.g. a
    * third-party program). Each returns a function that ends it and says whether it went well.
@@ -105,7 +116,10 @@ export async function runDemo(options: DemoOptions): Promise<DemoReport> {
     const client = startIn(topology.client.ns, 'client', [
       JSON.stringify({ addresses: listen, port: SERVICE_PORT, connections: options.connections, streams: options.streams, streamBytes: options.streamBytes, requestIntervalMs: 20 }),
     ]);
-    await waitFor(client, 'connected', 'clients');
+    // The client connects one by one: allow a loaded machine time in proportion to the count.
+    await waitFor(client, 'connected', `${options.connections} clients to connect`, { timeoutMs: 30000 + 50 * options.connections });
+    // The clients are connected; migrate only once host-a has accepted every one of them.
+    await waitForAccepted(hostA, options.connections, options.acceptTimeoutMs);
     const extraFinishers = await Promise.all((options.extraClients ?? []).map((start) => start(topology, SERVICE_PORT)));
     const resetsBefore = await countAllResets(topology);
     progress('traffic flowing on host-a…');
@@ -123,12 +137,12 @@ export async function runDemo(options: DemoOptions): Promise<DemoReport> {
       }
     });
     hostA.send({ cmd: 'migrate' });
-    const migration = await waitFor(hostA, 'report', 'migration', 120000);
+    const migration = await waitFor(hostA, 'report', 'migration', { timeoutMs: 120000 });
     progress('traffic flowing on host-b…');
     await new Promise((r) => setTimeout(r, options.settleMs));
     progress('checking every byte…');
     client.send({ cmd: 'finish' });
-    const results = await waitFor(client, 'results', 'client results', 120000);
+    const results = await waitFor(client, 'results', 'client results', { timeoutMs: 120000 });
     results.push(...(await Promise.all(extraFinishers.map((finish) => finish()))));
     const resetsAfter = await countAllResets(topology);
     progressDone();

@@ -9,7 +9,7 @@ import { createReceiver } from '../migrate/receiver.js';
 import { newConnectionState, serve, stateOf, type ConnectionState } from './protocol.js';
 
 interface Command {
-  cmd: 'migrate' | 'handover-done' | 'handover-failed' | 'stop';
+  cmd: 'migrate' | 'count' | 'handover-done' | 'handover-failed' | 'stop';
   error?: string;
 }
 
@@ -29,15 +29,38 @@ function send(message: unknown): void {
 const connections = new Set<net.Socket>();
 let handoverWaiter: ((error?: string) => void) | null = null;
 
+/**
+ * host-a's accept count. A client's connect() completes with the handshake, before this process
+ * has accepted the socket (or, with a full backlog, before the kernel has even queued it), so
+ * the demo waits for this count before it migrates: a socket not yet accepted would not move.
+ * Sent on request ('count') and after every change, at most once per turn of the event loop.
+ */
+let accepted = 0;
+let countQueued = false;
+
+function reportCount(): void {
+  if (countQueued) return;
+  countQueued = true;
+  setImmediate(() => {
+    countQueued = false;
+    send({ accepted: { total: accepted, open: connections.size } });
+  });
+}
+
 async function runHostA(): Promise<void> {
   const servers = await Promise.all(
     config.listen.map(
       (address) =>
         new Promise<net.Server>((resolve, reject) => {
           const server = net.createServer((socket) => {
+            accepted++;
             connections.add(socket);
-            socket.once('close', () => connections.delete(socket));
+            socket.once('close', () => {
+              connections.delete(socket);
+              reportCount();
+            });
             serve(socket, newConnectionState());
+            reportCount();
           });
           server.once('error', reject);
           server.listen(config.port, address, () => resolve(server));
@@ -53,6 +76,10 @@ async function runHostA(): Promise<void> {
     if (message.cmd === 'stop') {
       for (const s of servers) s.close();
       process.exit(0);
+    }
+    if (message.cmd === 'count') {
+      reportCount();
+      return;
     }
     if (message.cmd !== 'migrate') return;
     const sockets = [...connections];

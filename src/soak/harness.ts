@@ -8,6 +8,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
+import { waitForMessage, type ChildMessage } from '../child-ipc.js';
 import { createTopology, type Topology } from '../topology/index.js';
 import { killChildren, registerChild } from '../topology/cleanup.js';
 import { execIn } from '../topology/run.js';
@@ -66,9 +67,8 @@ export interface Verification {
   bytes: number;
 }
 
-interface Message {
+interface Message extends ChildMessage {
   [key: string]: unknown;
-  fatal?: string;
 }
 
 function script(name: string): string {
@@ -352,24 +352,7 @@ export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(r
 
 /** Waits for a message carrying `key` from `child`; fails on its exit or a fatal report. */
 export function waitFor(child: ChildProcess, key: string, what: string, timeoutMs = 30000): Promise<unknown> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => done(new Error(`timed out waiting for ${what}`)), timeoutMs);
-    const onMessage = (m: Message) => {
-      if (m.fatal) done(new Error(`${what}: ${m.fatal}`));
-      else if (m[key] !== undefined) done(undefined, m[key]);
-    };
-    const onExit = (code: number | null, signal: string | null) => done(new Error(`${what}: process exited (${code ?? signal})`));
-    function done(error?: Error, value?: unknown) {
-      clearTimeout(timer);
-      child.off('message', onMessage);
-      child.off('exit', onExit);
-      if (error) reject(error);
-      else resolve(value);
-    }
-    if (child.exitCode !== null || child.signalCode !== null) return done(new Error(`${what}: process already exited`));
-    child.on('message', onMessage);
-    child.once('exit', onExit);
-  });
+  return waitForMessage<Message, string>(child, key, what, { timeoutMs });
 }
 
 export function request(child: ChildProcess, message: unknown, key: string, timeoutMs = 30000): Promise<unknown> {
