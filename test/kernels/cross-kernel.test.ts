@@ -10,7 +10,7 @@
 // window and timestamp the restored socket reads back (still in repair mode) equal the image's,
 // the options it reports once live (TCP_INFO) too.
 // Guests boot once (in parallel) and serve every pair. See docs/migration.md, "Cross-kernel moves".
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { randomBytes } from 'node:crypto';
 import { CrossRig, ensureQemu, FIXTURES, SERVICE_ADDRESS, type Agent } from './cross-rig.js';
 // @ts-ignore: plain ESM fixture
@@ -52,7 +52,7 @@ let pairIndex = 0;
 const results: Array<Record<string, unknown>> = [];
 
 /** One move from `source` to `target`, with the client streaming through it. */
-async function move(t: typeof import("tap").default, source: Agent, target: Agent): Promise<void> {
+async function move(t: Test, source: Agent, target: Agent): Promise<void> {
   const i = ++pairIndex;
   const servicePort = 8000 + i;
   const controlPort = 7100 + i;
@@ -66,10 +66,10 @@ async function move(t: typeof import("tap").default, source: Agent, target: Agen
   await rig.call(target.name, 'receive', { host: target.address, port: controlPort, key: key.toString('hex'), stream: serverStream });
   await rig.call(source.name, 'serve', { address: SERVICE_ADDRESS, port: servicePort, stream: serverStream });
 
-  let handoverTake: { ms: number } | null = null;
+  const handover: { takeMs?: number } = {};
   rig.onAsk = async (from, msg) => {
     if (from !== source.name || !msg.handover) throw new Error(`unexpected request from ${from}`);
-    handoverTake = await rig.call(target.name, 'takeAddress', { address: SERVICE_ADDRESS });
+    handover.takeMs = (await rig.call<{ ms: number }>(target.name, 'takeAddress', { address: SERVICE_ADDRESS })).ms;
     return {};
   };
 
@@ -160,7 +160,7 @@ async function move(t: typeof import("tap").default, source: Agent, target: Agen
     timestamp: rb && { image: rb.image.timestamp, readBack: rb.restored.timestamp },
     image: { bytes: moved.imageBytes, payload: moved.payloadBytes, recvQueue: rb?.image.recvQueue, sentUnacked: rb?.image.sentUnacked, unsent: rb?.image.unsent },
     resets: { client: resetsAfter.in - resetsBefore.in + resetsAfter.out - resetsBefore.out, source: srcAfter.OutRsts - srcBefore.OutRsts, target: dstAfter.OutRsts - dstBefore.OutRsts },
-    timings, handoverMs: Math.round(moved.handoverMs), takeAddressMs: Math.round(handoverTake?.ms ?? NaN),
+    timings, handoverMs: Math.round(moved.handoverMs), takeAddressMs: Math.round(handover.takeMs ?? NaN),
     clientMs: cl.ms, clientMaxGapMs: cl.maxGapMs, pairMs: ms,
   };
   results.push(row);
@@ -169,7 +169,7 @@ async function move(t: typeof import("tap").default, source: Agent, target: Agen
 }
 
 /** A move, then a clean slate for the next pair whatever happened: the address leaves both, agents drop their state. */
-async function moveAndClean(t: typeof import('tap').default, source: Agent, target: Agent): Promise<void> {
+async function moveAndClean(t: Test, source: Agent, target: Agent): Promise<void> {
   try {
     await move(t, source, target);
   } finally {
