@@ -75,7 +75,11 @@ async function move(t: Test, source: Agent, target: Agent): Promise<void> {
 
   const client = rig.topology.spawnIn('client', process.execPath, [
     `${FIXTURES}client.mjs`, SERVICE_ADDRESS, String(servicePort), JSON.stringify({ sendSeed: C_SEED, recvSeed: S_SEED, total: TOTAL, maxLead: 512 * 1024 }),
-  ], { stdio: ['ignore', 'pipe', 'pipe'] });
+  ], { stdio: ['pipe', 'pipe', 'pipe'] });
+  // When the source is about to freeze, the client stops reading for 1 s: its window closes and
+  // the source's last burst is still in its send queue at the checkpoint.
+  const freezing = rig.waitFor((m) => m.from === source.name && m.event === 'freezing' && m.at >= started, 120_000, 'freezing');
+  freezing.then(() => client.stdin!.write('pause 1000\n'), () => {});
   let clientOut = '';
   let clientErr = '';
   client.stdout!.on('data', (d) => (clientOut += d));
@@ -92,7 +96,8 @@ async function move(t: Test, source: Agent, target: Agent): Promise<void> {
   clientDone.catch(() => {});
   t.teardown(() => { if (client.exitCode === null) client.kill('SIGKILL'); });
 
-  const moved = await rig.call(source.name, 'migrate', { to: { host: target.address, port: controlPort }, key: key.toString('hex'), threshold: THRESHOLD, service: SERVICE_ADDRESS }, 120_000);
+  const moved = await rig.call<Record<string, any>>(source.name, 'migrate', { to: { host: target.address, port: controlPort }, key: key.toString('hex'), threshold: THRESHOLD, service: SERVICE_ADDRESS }, 120_000);
+  await freezing; // (resolved before the checkpoint: the client was told to pause)
   const dst = await rig.call(target.name, 'finish', { timeoutMs: 60_000 }, 70_000).catch((e: Error) => {
     throw new Error(`${e.message}\nclient: ${clientOut.trim().split('\n').slice(-2).join(' ')}`);
   });

@@ -133,9 +133,10 @@ export class CrossRig {
       );
       return;
     }
-    this.events.push({ at: Date.now(), ...msg });
+    const event = { at: Date.now(), ...msg };
+    this.events.push(event);
     this.log(`[${msg.from}] ${JSON.stringify(msg)}`);
-    for (const w of this.waiters) if (w(msg)) this.waiters.delete(w);
+    for (const w of this.waiters) if (w(event)) this.waiters.delete(w);
   }
 
   private send(to: string, msg: Record<string, unknown>): void {
@@ -151,6 +152,7 @@ export class CrossRig {
         this.waiters.delete(w);
         reject(new Error(`timed out after ${ms} ms waiting for ${what}`));
       }, ms);
+      timer.unref();
       const w = (msg: Record<string, any>) => {
         if (!test(msg)) return false;
         clearTimeout(timer);
