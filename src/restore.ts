@@ -173,10 +173,11 @@ function restoreKernelState(fd: number, image: SocketImage, options: RestoreOpti
  * The TCP_TIMESTAMP value to write. Since 6.7 the kernel takes its lowest bit as "microsecond
  * timestamps" (and reads it back that way), while an image taken on an older kernel has a plain
  * millisecond clock there: written as is, an odd one turned the restored connection's clock to
- * microseconds (seen moving 6.1 -> 6.12 and 6.1 -> 6.18: the clock ran 1000 times fast, which
- * wraps the peer's PAWS window in ~36 minutes instead of ~25 days). So a millisecond clock is
- * written even, rounded up: one millisecond ahead never trips the peer's PAWS check, and older
- * kernels ignore the bit's meaning anyway. A microsecond clock keeps the bit set.
+ * microseconds (seen moving 6.1 -> 6.12 and 6.1 -> 6.18: the clock ran 1000 times fast, so after
+ * ~36 minutes idle the peer's PAWS check would take the next segment for an old one and drop it).
+ * So a millisecond clock is written even, rounded up: one millisecond ahead never trips the
+ * peer's PAWS check, and older kernels ignore the bit's meaning anyway. A microsecond clock keeps
+ * the bit set.
  */
 function timestampToSet(image: SocketImage): number {
   const ts = image.timestamp >>> 0;
