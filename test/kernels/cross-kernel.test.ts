@@ -26,7 +26,7 @@ const THRESHOLD = 1 * MiB;
 const C_SEED = 0x1234;
 const S_SEED = 0x5678;
 
-// Two guests boot under TCG and six moves run: 40-60 s measured on the shared 2-core machine
+// Two guests boot under TCG and six moves run: 40-90 s measured on the shared 2-core machine
 // (up to ~130 s when it was busier), inside the suite's 300 s file timeout (.taprc).
 const fileStarted = Date.now();
 
