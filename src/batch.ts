@@ -126,6 +126,8 @@ export interface TcpInfoBasics {
   windowScaling: boolean;
   sndWscale: number;
   rcvWscale: number;
+  /** Microsecond TCP timestamps (TCPI_OPT_USEC_TS, 6.7+; always false before). */
+  usecTimestamps: boolean;
 }
 
 // struct tcp_info (include/uapi/linux/tcp.h): u8 state, ca_state, retransmits, probes, backoff,
@@ -136,6 +138,7 @@ const INFO_WSCALE = 6;
 const TCPI_OPT_TIMESTAMPS = 1;
 const TCPI_OPT_SACK = 2;
 const TCPI_OPT_WSCALE = 4;
+const TCPI_OPT_USEC_TS = 64;
 const infoBytes = new Uint8Array(256);
 
 export function tcpInfoBasics(fd: number): TcpInfoBasics {
@@ -150,6 +153,7 @@ export function tcpInfoBasics(fd: number): TcpInfoBasics {
     windowScaling: (options & TCPI_OPT_WSCALE) !== 0,
     sndWscale: scales & 0x0f,
     rcvWscale: scales >> 4,
+    usecTimestamps: (options & TCPI_OPT_USEC_TS) !== 0,
   };
 }
 

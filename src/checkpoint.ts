@@ -201,6 +201,7 @@ function readFrozenState(fd: number, family: Family, reuseAddress: boolean, node
       timestamps: info.timestamps,
       sndWscale: info.windowScaling ? info.sndWscale : null,
       rcvWscale: info.windowScaling ? info.rcvWscale : null,
+      ...(info.usecTimestamps ? { usecTimestamps: true } : {}),
     },
     timestamp: info.timestamps ? values[1]! >>> 0 : 0,
     window,

@@ -40,6 +40,11 @@ export interface NegotiatedOptions {
   /** Window scales; null when window scaling was not negotiated. */
   sndWscale: number | null;
   rcvWscale: number | null;
+  /**
+   * The connection sends microsecond timestamps (6.7+, a route's `tcp_usec_ts` feature); absent
+   * means milliseconds, the only kind before 6.7. See {@link SocketImage.timestamp}.
+   */
+  usecTimestamps?: boolean;
 }
 
 /** Socket options an application may have set; restored as they were. */
@@ -93,7 +98,11 @@ export interface SocketImage {
   /** Bytes queued but never sent (kernel send queue tail plus Node's pending writes). */
   unsent: Buffer;
   options: NegotiatedOptions;
-  /** TCP_TIMESTAMP clock value at checkpoint. */
+  /**
+   * TCP_TIMESTAMP clock value at checkpoint, in milliseconds (microseconds with
+   * `options.usecTimestamps`). Since 6.7 the kernel reads and writes this value's lowest bit as the
+   * microsecond flag; from older kernels it is just part of the clock (see restore).
+   */
   timestamp: number;
   /** TCP_REPAIR_WINDOW at checkpoint (before the freeze closed the send window); null if unsupported. */
   window: RepairWindow | null;
@@ -253,6 +262,7 @@ export function validateImage(image: SocketImage): void {
   checkInt(o.mss, 'options.mss', 1, 65535);
   checkBool(o.sack, 'options.sack');
   checkBool(o.timestamps, 'options.timestamps');
+  if (o.usecTimestamps !== undefined) checkBool(o.usecTimestamps, 'options.usecTimestamps');
   if ((o.sndWscale === null) !== (o.rcvWscale === null)) fail('options', 'window scales must both be set or both null');
   if (o.sndWscale !== null) checkInt(o.sndWscale, 'options.sndWscale', 0, 14);
   if (o.rcvWscale !== null) checkInt(o.rcvWscale, 'options.rcvWscale', 0, 14);

@@ -188,7 +188,7 @@ function restoreKernelState(fd: number, image: SocketImage, options: RestoreOpti
   connectTakingOver(fd, image);
   // 6: handshake options, then the timestamp clock.
   batch.writeRepairOptions(fd, image.options);
-  if (image.options.timestamps) w.set(C.SOL_TCP, C.TCP_TIMESTAMP!, image.timestamp);
+  if (image.options.timestamps) w.set(C.SOL_TCP, C.TCP_TIMESTAMP!, timestampToSet(image));
   // 7-8: buffers, then queues.
   addBufferWrites(w, image);
   if (image.recvQueue.length > 0) {
@@ -244,6 +244,22 @@ function bindOrExplain(fd: number, image: SocketImage, wantedTransparent: boolea
     }
     throw error;
   }
+}
+
+/**
+ * The TCP_TIMESTAMP value to write. Since 6.7 the kernel takes its lowest bit as "microsecond
+ * timestamps" (and reads it back that way), while an image taken on an older kernel has a plain
+ * millisecond clock there: written as is, an odd one turned the restored connection's clock to
+ * microseconds (seen moving 6.1 -> 6.12 and 6.1 -> 6.18: the clock ran 1000 times fast, so after
+ * ~36 minutes idle the peer's PAWS check would take the next segment for an old one and drop it).
+ * So a millisecond clock is written even, rounded up: one millisecond ahead never trips the
+ * peer's PAWS check, and older kernels ignore the bit's meaning anyway. A microsecond clock keeps
+ * the bit set.
+ */
+function timestampToSet(image: SocketImage): number {
+  const ts = image.timestamp >>> 0;
+  if (image.options.usecTimestamps) return (ts | 1) >>> 0;
+  return (ts + (ts & 1)) >>> 0;
 }
 
 function addBufferWrites(w: batch.IntWrites, image: SocketImage): void {

@@ -52,7 +52,7 @@ t.test('TCP_INFO, window, queue sizes, peeks and names as the object forms give 
   const fd = pair.serverFd;
   const info = lowlevel.tcpInfo(fd);
   const basics = batch.tcpInfoBasics(fd);
-  t.same(basics, { state: info.state, sack: info.sack, timestamps: info.timestamps, windowScaling: info.windowScaling, sndWscale: info.sndWscale, rcvWscale: info.rcvWscale });
+  t.same(basics, { state: info.state, sack: info.sack, timestamps: info.timestamps, windowScaling: info.windowScaling, sndWscale: info.sndWscale, rcvWscale: info.rcvWscale, usecTimestamps: (info.options & 64) !== 0 });
   const sizes = lowlevel.queueSizes(fd);
   t.same([...batch.queueSizes(fd)], [sizes.inq, sizes.outq, sizes.notSent]);
   t.same(batch.localEndpoint(fd), { address: lowlevel.localAddress(fd).address, port: lowlevel.localAddress(fd).port });
