@@ -158,11 +158,11 @@ export class Receiver extends EventEmitter {
       const frozen = restoreFrozen(image, { transparent: this.options.transparent !== false });
       pending.set(id, { frozen, meta });
       this.emit('restored', id, image);
-      channel.send(encodeJsonFrame('RESTORED', { id, restoreMs: performance.now() - started }));
+      channel.send(encodeJsonFrame('RESTORED', { id, restoreMs: performance.now() - started }), { batch: true });
     } catch (error) {
       const e = error as Error & { code?: string };
       this.emit('restoreFailed', id, error);
-      channel.send(encodeJsonFrame('FAILED', { id, code: e.code ?? 'ERR_RESTORE', reason: e.message }));
+      channel.send(encodeJsonFrame('FAILED', { id, code: e.code ?? 'ERR_RESTORE', reason: e.message }), { batch: true });
     }
   }
 
