@@ -106,6 +106,65 @@ Napi::Value PeekQueueInto(const Napi::CallbackInfo& info) {
   return Napi::Number::New(info.Env(), static_cast<double>(got));
 }
 
+// readQueuesInto(fd, into: Uint8Array, inq, outq, out: Uint32Array[4]): the frozen checkpoint's
+// queue reads in one crossing (each was its own native call): select the receive queue, read
+// its TCP_QUEUE_SEQ, peek `inq` bytes to into[0..inq), the same for the send queue into
+// into[inq..inq+outq), then select no queue. out = recv seq, send seq, recv bytes copied,
+// send bytes copied. The same kernel calls, in the same order, as the separate functions.
+Napi::Value ReadQueuesInto(const Napi::CallbackInfo& info) {
+  int fd;
+  uint8_t* into;
+  size_t size;
+  int64_t inq, outq;
+  uint32_t* out;
+  size_t outLength;
+  if (!ArgFd(info, 0, &fd) || !ArgTypedArray(info, 1, napi_uint8_array, "into", reinterpret_cast<void**>(&into), &size) ||
+      !ArgInt(info, 2, "inq", 0, static_cast<int64_t>(size), &inq) ||
+      !ArgInt(info, 3, "outq", 0, static_cast<int64_t>(size) - inq, &outq) ||
+      !ArgTypedArray(info, 4, napi_uint32_array, "out", reinterpret_cast<void**>(&out), &outLength))
+    return {};
+  if (outLength < 4) {
+    Napi::TypeError::New(info.Env(), "out must hold 4 slots").ThrowAsJavaScriptException();
+    return {};
+  }
+  const struct { int queue; int64_t offset; int64_t length; } queues[] = {{TCP_RECV_QUEUE, 0, inq}, {TCP_SEND_QUEUE, inq, outq}};
+  for (int i = 0; i < 2; i++) {
+    int q = queues[i].queue;
+    const char* failed = nullptr;
+    int err = 0;
+    uint32_t seq = 0;
+    socklen_t len = sizeof(seq);
+    ssize_t got = 0;
+    if (setsockopt(fd, SOL_TCP, TCP_REPAIR_QUEUE, &q, sizeof(q)) != 0) {
+      failed = "setsockopt(TCP_REPAIR_QUEUE)";
+    } else if (getsockopt(fd, SOL_TCP, TCP_QUEUE_SEQ, &seq, &len) != 0) {
+      failed = "getsockopt(TCP_QUEUE_SEQ)";
+    } else if (queues[i].length > 0) {
+      do {
+        got = recv(fd, into + queues[i].offset, static_cast<size_t>(queues[i].length), MSG_PEEK | MSG_DONTWAIT);
+      } while (got < 0 && errno == EINTR);
+      if (got < 0) failed = "recv(MSG_PEEK)";
+      // As in peekQueue: the send-queue peek may report more than it copied.
+      else if (got > queues[i].length) got = static_cast<ssize_t>(queues[i].length);
+    }
+    if (failed != nullptr) {
+      err = errno;
+      int none = TCP_NO_QUEUE;
+      setsockopt(fd, SOL_TCP, TCP_REPAIR_QUEUE, &none, sizeof(none));
+      ThrowErrno(info.Env(), err, failed, fd);
+      return {};
+    }
+    out[i] = seq;
+    out[2 + i] = static_cast<uint32_t>(got);
+  }
+  int none = TCP_NO_QUEUE;
+  if (setsockopt(fd, SOL_TCP, TCP_REPAIR_QUEUE, &none, sizeof(none)) != 0) {
+    ThrowErrno(info.Env(), errno, "setsockopt(TCP_REPAIR_QUEUE)", fd);
+    return {};
+  }
+  return info.Env().Undefined();
+}
+
 // refillQueue(fd, bytes): in repair mode, send() appends to the selected queue without
 // transmitting. The kernel allocates one linear skb per call, so a large chunk can fail with
 // ENOMEM: halve and retry. A call may also queue less than asked: loop until all is in.
@@ -153,6 +212,7 @@ void RegisterQueues(Napi::Env env, Napi::Object exports) {
   exports.Set("getQueueSizes", Napi::Function::New(env, GetQueueSizes, "getQueueSizes"));
   exports.Set("peekQueueInto", Napi::Function::New(env, PeekQueueInto, "peekQueueInto"));
   exports.Set("refillQueue", Napi::Function::New(env, RefillQueue, "refillQueue"));
+  exports.Set("readQueuesInto", Napi::Function::New(env, ReadQueuesInto, "readQueuesInto"));
 }
 
 }  // namespace tcprepair

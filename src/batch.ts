@@ -226,6 +226,18 @@ export function peekInto(fd: number, into: Uint8Array, offset: number, length: n
   return length === 0 ? 0 : native.peekQueueInto(fd, into, offset, length);
 }
 
+const queueWords = new Uint32Array(4);
+
+/**
+ * The frozen queues in one native call: for the receive then the send queue, select it, read its
+ * TCP_QUEUE_SEQ and peek it into `into` (receive at 0, send at `inq`); then select none.
+ * Returns [recv seq, send seq, recv bytes copied, send bytes copied] (a reused array).
+ */
+export function readQueues(fd: number, into: Uint8Array, inq: number, outq: number): Uint32Array {
+  native.readQueuesInto(fd, into, inq, outq, queueWords);
+  return queueWords;
+}
+
 const portWord = new Int32Array(1);
 
 export function localEndpoint(fd: number): { address: string; port: number } {

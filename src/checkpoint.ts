@@ -168,13 +168,12 @@ function readFrozenState(fd: number, family: Family, reuseAddress: boolean, node
   }
   // Both queues in one allocation; the image's three payloads are views of it.
   const queues = inq + outq > 0 ? Buffer.allocUnsafe(inq + outq) : NO_BYTES;
-  ll.selectQueue(fd, 'recv');
-  const recvSeq = batch.selectedQueueSeq(fd);
-  const recvGot = batch.peekInto(fd, queues, 0, inq);
-  ll.selectQueue(fd, 'send');
-  const sendSeq = batch.selectedQueueSeq(fd);
-  const sendGot = batch.peekInto(fd, queues, inq, outq);
-  ll.selectQueue(fd, 'none');
+  // Sequence numbers and both queues (select, TCP_QUEUE_SEQ, peek; then no queue): one crossing.
+  const q = batch.readQueues(fd, queues, inq, outq);
+  const recvSeq = q[0]!;
+  const sendSeq = q[1]!;
+  const recvGot = q[2]!;
+  const sendGot = q[3]!;
   if (recvGot !== inq || sendGot !== outq) {
     throw new SocketStateError('ERR_QUEUE_CHANGED', `queues changed while frozen (recv ${recvGot}/${inq}, send ${sendGot}/${outq}): is the freeze lock in place?`);
   }

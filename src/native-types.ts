@@ -173,6 +173,7 @@ export interface NativeBinding {
   /** SIOCINQ, SIOCOUTQ, SIOCOUTQNSD into out[0..2]. */
   getQueueSizes(fd: number, out: Int32Array): void;
   peekQueueInto(fd: number, into: Uint8Array, offset: number, length: number): number;
+  readQueuesInto(fd: number, into: Uint8Array, inq: number, outq: number, out: Uint32Array): void;
   getSockNameText(fd: number, port: Int32Array): string;
   getPeerNameText(fd: number, port: Int32Array): string;
   readonly constants: NativeConstants;

@@ -79,14 +79,7 @@ const quietSockets = new WeakMap<net.Socket, { reuseAddress: boolean; finReceive
  */
 export function restore(image: SocketImage, options: RestoreOptions = {}): net.Socket {
   validateImage(image);
-  refuseUnavailable(image, options);
-  const fd = createSocketOrExplain(image);
-  try {
-    restoreKernelState(fd, image, options);
-  } catch (error) {
-    ll.closeFd(fd); // still in repair mode: nothing is sent
-    throw explainRefusal(error);
-  }
+  const fd = restoreFd(image, options);
   const socket = adoptFd(fd, image.node);
   if (options.quiet) {
     // Still in repair mode, where a read fails with EPERM and Node would destroy the socket.
@@ -98,6 +91,53 @@ export function restore(image: SocketImage, options: RestoreOptions = {}): net.S
   return socket;
 }
 
+/** socket(), then the kernel state; on failure the fd is closed (in repair mode: silently). */
+function restoreFd(image: SocketImage, options: RestoreOptions): number {
+  refuseUnavailable(image, options);
+  const fd = createSocketOrExplain(image);
+  try {
+    restoreKernelState(fd, image, options);
+  } catch (error) {
+    ll.closeFd(fd); // still in repair mode: nothing is sent
+    throw explainRefusal(error);
+  }
+  return fd;
+}
+
+/**
+ * A connection restored quietly but not yet given to Node: only the fd, frozen (repair mode,
+ * drop-all filter). For a receiver that activates many at once: building a net.Socket costs
+ * more than the kernel calls of a restore, and this way it happens after activation, outside
+ * the freeze. Internal (src/migrate/receiver.ts).
+ */
+export interface FrozenRestore {
+  fd: number;
+  image: SocketImage;
+}
+
+/** restore(image, { ...options, quiet: true }) without the net.Socket. */
+export function restoreFrozen(image: SocketImage, options: Omit<RestoreOptions, 'quiet'> = {}): FrozenRestore {
+  validateImage(image);
+  return { fd: restoreFd(image, { ...options, quiet: true }), image };
+}
+
+/** activate() of a FrozenRestore: the kernel side only (no Node object exists yet). */
+export function activateFrozen(frozen: FrozenRestore): void {
+  activateFd(frozen.fd, frozen.image.socketOptions.reuseAddress, frozen.image.state === 'CLOSE_WAIT');
+}
+
+/** After activateFrozen: the net.Socket, with the image's unsent bytes written. */
+export function adoptFrozen(frozen: FrozenRestore): net.Socket {
+  const socket = adoptFd(frozen.fd, frozen.image.node);
+  if (frozen.image.unsent.length > 0) socket.write(frozen.image.unsent);
+  return socket;
+}
+
+/** Discards a FrozenRestore never activated: closed in repair mode, it sends neither FIN nor RST. */
+export function discardFrozen(frozen: FrozenRestore): void {
+  ll.closeFd(frozen.fd);
+}
+
 /**
  * Ends the quiet period of a socket restored with `quiet: true`: sends a window probe so the
  * peer ACKs to this host at once, then releases the held unsent bytes and application writes.
@@ -106,14 +146,17 @@ export function activate(socket: net.Socket): void {
   const quiet = quietSockets.get(socket);
   if (!quiet) return;
   quietSockets.delete(socket);
-  const fd = socketFd(socket);
+  activateFd(socketFd(socket), quiet.reuseAddress, quiet.finReceived);
+  startReading(socket);
+  socket.uncork();
+}
+
+function activateFd(fd: number, reuseAddress: boolean, finReceived: boolean): void {
   // Filter off first: the peer's answer to the probe must reach TCP.
   ll.detachFreezeFilter(fd);
   // Out of repair with a window probe; leaving repair resets SO_REUSEADDR.
-  batch.intWrites().set(C.SOL_TCP, C.TCP_REPAIR!, 0).set(C.SOL_SOCKET, C.SO_REUSEADDR!, quiet.reuseAddress).apply(fd);
-  if (quiet.finReceived) ll.shutdown(fd, 'read');
-  startReading(socket);
-  socket.uncork();
+  batch.intWrites().set(C.SOL_TCP, C.TCP_REPAIR!, 0).set(C.SOL_SOCKET, C.SO_REUSEADDR!, reuseAddress).apply(fd);
+  if (finReceived) ll.shutdown(fd, 'read');
 }
 
 /** Refusals decided from the image alone, before any syscall (each check is a property read). */

@@ -50,7 +50,7 @@ t.test('npm run bench -- --quick writes results', { timeout: 290_000 }, async (t
   t.same(host.map((r) => r.connections), [1, 100]);
   for (const r of host) {
     for (const phase of ['connect', 'checkpoint', 'transfer', 'restore', 'handover', 'activate', 'release', 'frozen', 'total']) t.ok(isNumber(r.phasesMs[phase]), `phasesMs.${phase}`);
-    for (const key of ['frozenMs', 'addressMoveMs', 'moved', 'failed', 'resets', 'imageOverheadBytes']) t.ok(isNumber(r[key]), key);
+    for (const key of ['frozenMs', 'addressMoveMs', 'moved', 'failed', 'resets', 'resetsAtClose', 'imageOverheadBytes']) t.ok(isNumber(r[key]), key);
     for (const key of ['p50', 'p99', 'max']) t.ok(isNumber(r.stallMs[key]), `stallMs.${key}`);
     t.ok(isNumber(r.cpuUsPerConnection['host-a']) && isNumber(r.cpuUsPerConnection['host-b']), 'CPU per connection');
     t.equal(r.perRun.length, r.runs);

@@ -10,6 +10,8 @@
 import net from 'node:net';
 import { createReceiver, migrate } from 'tcp-repair';
 import { newConnectionState, serve, stateOf, type ConnectionState } from '../../dist/esm/demo/protocol.js';
+import { migrationSummary } from '../../dist/esm/demo/report.js';
+import type { HostMigrationReport } from './host.js';
 import { wallClock } from './clock.js';
 
 interface Config {
@@ -60,17 +62,7 @@ async function hostA(): Promise<void> {
         }),
       timeoutMs: 60_000,
     }).then((report) => {
-      send({
-        report: {
-          startedAt,
-          moved: report.moved.length,
-          stayed: report.stayed.map((s) => `${s.code}: ${s.reason}`),
-          timings: report.timings,
-          imageBytes: report.moved.reduce((n, m) => n + m.imageBytes, 0),
-          payloadBytes: report.moved.reduce((n, m) => n + m.payloadBytes, 0),
-          error: report.error?.message,
-        },
-      });
+      send({ report: { startedAt, ...migrationSummary(report) } satisfies HostMigrationReport });
     }, (error: Error) => send({ fatal: error.stack ?? error.message }));
   });
 }

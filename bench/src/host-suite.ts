@@ -33,6 +33,10 @@ export interface HostRunSummary {
   failures: string[];
   resets: Record<string, number>;
   resetsDuringMove: Record<string, number>;
+  /** TcpExt counters (reasons for RSTs and drops) that changed while the clients closed. */
+  finishCounters: Record<string, Record<string, number>>;
+  /** RSTs sent while the clients closed, with their connection's FINs (tcpdump lines). */
+  closeResets: Record<string, string[]>;
   imageOverheadBytes: number;
   /** CPU µs per connection each host spent on the move (start of migrate() to its report). */
   cpuUsPerConnection: Record<string, number>;
@@ -54,7 +58,10 @@ export interface HostResult {
   /** Sums over the runs: these must be N × runs, 0, 0. */
   moved: number;
   failed: number;
+  /** RSTs any host sent from before the move until the clients start closing (the target: 0). */
   resets: number;
+  /** RSTs sent while the clients closed (after the measurement; see closeResets per run). */
+  resetsAtClose: number;
   imageOverheadBytes: number;
   /** CPU µs per connection on each host (medians). */
   cpuUsPerConnection: Record<string, number>;
@@ -87,6 +94,8 @@ export function summarise(sample: HostSample): HostRunSummary {
     failures: failed.slice(0, 3).map((r) => `${r.kind}: ${r.error}`),
     resets: sample.resets,
     resetsDuringMove: sample.resetsDuringMove,
+    finishCounters: sample.finishCounters,
+    closeResets: sample.closeResets,
     cpuUsPerConnection: Object.fromEntries(Object.entries(sample.cpuMs).map(([host, ms]) => [host, round((ms * 1000) / sample.connections, 1)])),
     loadAverage: sample.loadAverage,
     imageOverheadBytes: sample.moved > 0 ? round((sample.imageBytes - sample.payloadBytes) / sample.moved, 0) : 0,
@@ -128,7 +137,8 @@ export async function runHostSuite(plan: HostPlan, progress: (text: string) => v
       busyAfterFreezeMs: medianSpread(runs.map((x) => x.busyAfterFreezeMs)),
       moved: runs.reduce((n, x) => n + x.moved, 0),
       failed: runs.reduce((n, x) => n + x.failed, 0),
-      resets: runs.reduce((n, x) => n + Object.values(x.resets).reduce((a, b) => a + b, 0), 0),
+      resets: runs.reduce((n, x) => n + Object.values(x.resetsDuringMove).reduce((a, b) => a + b, 0), 0),
+      resetsAtClose: runs.reduce((n, x) => n + Object.values(x.resets).reduce((a, b) => a + b, 0) - Object.values(x.resetsDuringMove).reduce((a, b) => a + b, 0), 0),
       imageOverheadBytes: median(runs.map((x) => x.imageOverheadBytes)),
       cpuUsPerConnection: {
         'host-a': round(median(runs.map((x) => x.cpuUsPerConnection['host-a']!)), 1),

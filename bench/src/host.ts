@@ -4,14 +4,18 @@
  * to a service on host-a, every one of them moved to host-b mid-traffic together with the
  * service address, then each connection's bytes checked and every host's RST counter read.
  */
-import type { ChildProcess } from 'node:child_process';
+import { execFile, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import path from 'node:path';
+import { promisify } from 'node:util';
 import { randomBytes } from 'node:crypto';
 import os from 'node:os';
-import { createTopology, type Topology } from '../../dist/esm/topology/index.js';
+import { createTopology, execIn, type Topology } from '../../dist/esm/topology/index.js';
 import { killChildren } from '../../dist/esm/topology/cleanup.js';
 import { nextMessage } from './ipc.js';
 import { forkIn } from './netns.js';
 import type { ClientConnectionResult } from './host-client.js';
+import type { DemoReport } from '../../dist/esm/demo/report.js';
 
 const SERVICE_PORT = 7000;
 const CONTROL_PORT = 7100;
@@ -34,6 +38,16 @@ export interface HostSample {
   resets: Record<string, number>;
   /** The same, counted before the clients finish (move and traffic after it only). */
   resetsDuringMove: Record<string, number>;
+  /**
+   * Why each host sent RSTs or dropped connections while the clients closed (TcpExt counters of
+   * /proc/net/netstat that changed between before and after the finish; see resetCauses()).
+   */
+  finishCounters: Record<string, Record<string, number>>;
+  /**
+   * The RSTs each host sent while the clients closed, as tcpdump prints them (at most 20 a host),
+   * with the FIN each connection saw before: what a reset at close answered.
+   */
+  closeResets: Record<string, string[]>;
   intervalMs: number;
   /** CPU time each service process used from the start of migrate() to its report (ms). */
   cpuMs: Record<'host-a' | 'host-b', number>;
@@ -41,15 +55,11 @@ export interface HostSample {
   loadAverage: number;
 }
 
-interface MigrationReport {
+/** What host-service reports: the demo's summary of migrate() (src/demo/report.ts), and when it started. */
+export type HostMigrationReport = DemoReport['migration'] & {
+  /** Wall-clock ms (clock.ts) when migrate() was called. */
   startedAt: number;
-  moved: number;
-  stayed: string[];
-  timings: Record<string, number>;
-  imageBytes: number;
-  payloadBytes: number;
-  error?: string;
-}
+};
 
 export interface HostOptions {
   /** Request interval of each request/response connection (ms). */
@@ -66,6 +76,81 @@ export interface HostOptions {
  */
 export function requestInterval(connections: number): number {
   return Math.max(1000, Math.round(connections / 2));
+}
+
+const ROLES = ['client', 'host-a', 'host-b'] as const;
+
+/**
+ * The TcpExt counters that name a reason for an RST or a dropped connection: a close with unread
+ * data (TCPAbortOnClose), data for a closed socket (TCPAbortOnData), out of memory or orphans
+ * (TCPAbortOnMemory), TIME-WAIT table full (TCPTimeWaitOverflow), listen queue full, etc.
+ */
+const CAUSES = /^(TCPAbort\w+|TCPTimeWaitOverflow|ListenOverflows|ListenDrops|TCPBacklogDrop|TCPMemoryPressures|TCPReqQFullDrop|TCPRcvQDrop|TCPOFODrop|TCPZeroWindowDrop)$/;
+
+async function resetCauses(topology: Topology): Promise<Record<string, Record<string, number>>> {
+  const texts = await Promise.all(ROLES.map((role) => execIn(topology.host(role).ns, 'cat', ['/proc/net/netstat'])));
+  return Object.fromEntries(
+    ROLES.map((role, i) => {
+      const lines = texts[i]!.stdout.split('\n').filter((line) => line.startsWith('TcpExt:'));
+      const [names, values] = lines.map((line) => line.split(/\s+/).slice(1));
+      const counters: Record<string, number> = {};
+      names?.forEach((name, k) => {
+        if (CAUSES.test(name)) counters[name] = Number(values?.[k] ?? 0);
+      });
+      return [role, counters];
+    }),
+  );
+}
+
+function changed(before: Record<string, Record<string, number>>, after: Record<string, Record<string, number>>): Record<string, Record<string, number>> {
+  return Object.fromEntries(
+    Object.entries(after).map(([role, counters]) => [
+      role,
+      Object.fromEntries(Object.entries(counters).flatMap(([name, n]) => (n !== (before[role]?.[name] ?? 0) ? [[name, n - (before[role]?.[name] ?? 0)]] : []))),
+    ]),
+  );
+}
+
+const run = promisify(execFile);
+// FIN or RST, IPv4 or IPv6 (no extension headers: the test hosts send none).
+const FIN_OR_RST = 'tcp port 7000 and ((ip and tcp[13] & 5 != 0) or (ip6 and ip6[53] & 5 != 0))';
+const RST = '(ip and tcp[13] & 4 != 0) or (ip6 and ip6[53] & 4 != 0)';
+
+/** tcpdump of FINs and RSTs on the service port in every host, while the clients close. */
+function captureClose(topology: Topology): { stop: () => Promise<Record<string, string[]>> } {
+  const dir = mkdtempSync(path.join(os.tmpdir(), 'tcp-repair-bench-close-'));
+  const file = (role: string) => path.join(dir, `${role}.pcap`);
+  const dumps = ROLES.map((role) => topology.spawnIn(role, 'tcpdump', ['-i', 'any', '-nn', '-s', '128', '-U', '-w', file(role), FIN_OR_RST], { stdio: 'ignore' }));
+  return {
+    async stop() {
+      await sleep(200);
+      await Promise.all(dumps.map((dump) => new Promise<void>((resolve) => {
+        if (dump.exitCode !== null || dump.signalCode !== null) return resolve();
+        dump.once('exit', () => resolve());
+        dump.kill('SIGINT');
+      })));
+      const out: Record<string, string[]> = {};
+      for (const role of ROLES) {
+        const resets = await run('tcpdump', ['-nn', '-r', file(role), RST]).then((r) => r.stdout.split('\n').filter(Boolean), () => []);
+        if (resets.length === 0) continue;
+        // Each reset with the FINs of its connection before it, from every host's capture.
+        const lines: string[] = [];
+        for (const reset of resets.slice(0, 20)) {
+          const ports = /\.(\d+) > [^ ]+\.(\d+):/.exec(reset);
+          const clientPort = ports ? (ports[1] === '7000' ? ports[2] : ports[1]) : undefined;
+          lines.push(`RST ${reset}`);
+          if (!clientPort) continue;
+          for (const other of ROLES) {
+            const fins = await run('tcpdump', ['-nn', '-r', file(other), `port ${clientPort}`]).then((r) => r.stdout.split('\n').filter(Boolean), () => []);
+            for (const fin of fins) lines.push(`  seen on ${other}: ${fin}`);
+          }
+        }
+        out[role] = lines;
+      }
+      rmSync(dir, { recursive: true, force: true });
+      return out;
+    },
+  };
 }
 
 async function countAllResets(topology: Topology): Promise<Record<string, number>> {
@@ -139,7 +224,7 @@ export async function measureHostOnce(connections: number, options: HostOptions)
     });
     const cpuBefore = await Promise.all([hostA, hostB].map((child) => cpuOf(child)));
     hostA.send({ migrate: true });
-    const report = await nextMessage<MigrationReport>(hostA, 'report', 'migration', timeoutMs);
+    const report = await nextMessage<HostMigrationReport>(hostA, 'report', 'migration', timeoutMs);
     const cpuAfter = await Promise.all([hostA, hostB].map((child) => cpuOf(child)));
     // migrate() froze the first socket once its control channel was up, and the freeze ended
     // when activation was confirmed.
@@ -150,9 +235,14 @@ export async function measureHostOnce(connections: number, options: HostOptions)
     // Every request/response connection asks at least once more, now served by host-b.
     await sleep(Math.max(1000, options.intervalMs + 1000));
     const resetsBeforeFinish = await countAllResets(topology);
+    const causesBefore = await resetCauses(topology);
+    const capture = captureClose(topology);
+    await sleep(300); // tcpdump running
     client.send({ finish: { freeze } });
     const results = await nextMessage<ClientConnectionResult[]>(client, 'results', 'client results', timeoutMs);
     const resetsAfter = await countAllResets(topology);
+    const finishCounters = changed(causesBefore, await resetCauses(topology));
+    const closeResets = await capture.stop();
     await stopGracefully([hostA, hostB]);
     return {
       connections,
@@ -167,6 +257,8 @@ export async function measureHostOnce(connections: number, options: HostOptions)
       results,
       resets: Object.fromEntries(Object.entries(resetsAfter).map(([host, n]) => [host, n - (resetsBefore[host] ?? 0)])),
       resetsDuringMove: Object.fromEntries(Object.entries(resetsBeforeFinish).map(([host, n]) => [host, n - (resetsBefore[host] ?? 0)])),
+      finishCounters,
+      closeResets,
       intervalMs: options.intervalMs,
       cpuMs: { 'host-a': cpuAfter[0]! - cpuBefore[0]!, 'host-b': cpuAfter[1]! - cpuBefore[1]! },
       loadAverage: os.loadavg()[0]!,

@@ -47,9 +47,9 @@ export function hostTables(results: HostResult[]): string {
     ]),
   );
   const clients = table(
-    ['N', 'streams', 'request every', 'stall p50 / p99 / max', 'idle through the freeze: first answer p50 / p99 / max', 'request in the freeze: answered after it p50 / p99 / max', 'moved', 'failed', 'resets'],
+    ['N', 'streams', 'request every', 'stall p50 / p99 / max', 'idle through the freeze: first answer p50 / p99 / max', 'request in the freeze: answered after it p50 / p99 / max', 'moved', 'failed', 'resets (move)', 'resets (close)'],
     results.map((r) => [
-      r.connections, r.streams, `${r.requestIntervalMs} ms`, spread(r.stallMs), spread(r.idleFirstAnswerMs), spread(r.busyAfterFreezeMs), `${r.moved}/${r.connections * r.runs}`, r.failed, r.resets,
+      r.connections, r.streams, `${r.requestIntervalMs} ms`, spread(r.stallMs), spread(r.idleFirstAnswerMs), spread(r.busyAfterFreezeMs), `${r.moved}/${r.connections * r.runs}`, r.failed, r.resets, r.resetsAtClose ?? '–',
     ]),
   );
   return `Host-to-host moves, ms (medians over the runs; percentiles within a run)\n\n${phases}\n\nWhat the clients saw, ms\n\n${clients}`;

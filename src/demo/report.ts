@@ -1,5 +1,6 @@
 /** The demo's plain-text report. */
 import type { ConnectionResult } from './client.js';
+import type { MigrationReport } from '../migrate/migrate.js';
 
 export interface DemoReport {
   connections: number;
@@ -17,6 +18,21 @@ export interface DemoReport {
   results: ConnectionResult[];
   /** RSTs each host sent during the run (TcpOutRsts). */
   resets: Record<string, number>;
+}
+
+/**
+ * What a service process reports of migrate() over IPC (plain JSON: no sockets, errors as text).
+ * Used by the demo's service and by the host-to-host bench's.
+ */
+export function migrationSummary(report: MigrationReport): DemoReport['migration'] {
+  return {
+    moved: report.moved.length,
+    stayed: report.stayed.map((s) => `${s.code}: ${s.reason}`),
+    timings: { ...report.timings },
+    imageBytes: report.moved.reduce((n, m) => n + m.imageBytes, 0),
+    payloadBytes: report.moved.reduce((n, m) => n + m.payloadBytes, 0),
+    ...(report.error ? { error: report.error.message } : {}),
+  };
 }
 
 function percentile(sorted: number[], p: number): number {

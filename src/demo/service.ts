@@ -7,6 +7,7 @@ import net from 'node:net';
 import { migrate } from '../migrate/migrate.js';
 import { createReceiver } from '../migrate/receiver.js';
 import { newConnectionState, serve, stateOf, type ConnectionState } from './protocol.js';
+import { migrationSummary } from './report.js';
 
 interface Command {
   cmd: 'migrate' | 'count' | 'handover-done' | 'handover-failed' | 'stop';
@@ -94,16 +95,7 @@ async function runHostA(): Promise<void> {
         }),
     });
     for (const m of report.moved) connections.delete(m.socket);
-    send({
-      report: {
-        moved: report.moved.length,
-        stayed: report.stayed.map((s) => `${s.code}: ${s.reason}`),
-        timings: report.timings,
-        imageBytes: report.moved.reduce((n, m) => n + m.imageBytes, 0),
-        payloadBytes: report.moved.reduce((n, m) => n + m.payloadBytes, 0),
-        error: report.error?.message,
-      },
-    });
+    send({ report: migrationSummary(report) });
   });
 }
 

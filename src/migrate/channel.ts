@@ -60,6 +60,9 @@ export async function connectChannel(host: string, port: number, key: Buffer, id
 /** Frames decoded but not yet taken by next(): beyond this the channel stops reading the peer. */
 const QUEUE_HIGH_WATER_BYTES = 8 * 1024 * 1024;
 
+/** Batched frames go out once this many bytes are pending (see Channel.send). */
+const BATCH_BYTES = 64 * 1024;
+
 /** Frames in, frames out, over one TLS socket; `next()` waits for the next frame with a timeout. */
 export class Channel {
   private readonly decoder: FrameDecoder;
@@ -67,6 +70,9 @@ export class Channel {
   private queuedBytes = 0;
   private waiter: { resolve: (f: Frame) => void; reject: (e: Error) => void } | null = null;
   private failed: Error | null = null;
+  private corked = false;
+  private corkedBytes = 0;
+  private flushScheduled = false;
 
   /** Why the channel failed (closed, timed out, malformed stream), or null while it works. */
   get failure(): Error | null {
@@ -87,9 +93,41 @@ export class Channel {
     socket.on('close', () => this.fail(new FrameError('ERR_CHANNEL_CLOSED', this.decoder.pending() > 0 ? 'control channel closed in the middle of a frame' : 'control channel closed by the peer')));
   }
 
-  send(frame: Buffer): void {
+  /**
+   * Sends a frame. With `batch`, the frame may wait (corked) until this turn of the event loop
+   * ends or BATCH_BYTES are pending, then goes out with the others in one TLS record and one
+   * write: per-connection frames (images, confirmations) otherwise cost one record and one
+   * syscall each. A frame sent without `batch` goes out at once, with any batched ones before it.
+   */
+  send(frame: Buffer, options: { batch?: boolean } = {}): void {
     if (this.failed) throw this.failed;
+    if (options.batch) {
+      if (!this.corked) {
+        this.corked = true;
+        this.socket.cork();
+        if (!this.flushScheduled) {
+          this.flushScheduled = true;
+          setImmediate(() => {
+            this.flushScheduled = false;
+            this.flush();
+          });
+        }
+      }
+      this.socket.write(frame);
+      this.corkedBytes += frame.length;
+      if (this.corkedBytes >= BATCH_BYTES) this.flush();
+      return;
+    }
     this.socket.write(frame);
+    this.flush();
+  }
+
+  /** Sends the batched frames now. */
+  flush(): void {
+    if (!this.corked) return;
+    this.corked = false;
+    this.corkedBytes = 0;
+    this.socket.uncork();
   }
 
   next(timeoutMs: number): Promise<Frame> {
@@ -115,6 +153,7 @@ export class Channel {
 
   /** Ends the channel; destroys it if the peer has not closed its side within `graceMs`. */
   close(graceMs = 5000): void {
+    this.flush();
     this.socket.end();
     const timer = setTimeout(() => this.socket.destroy(), graceMs);
     timer.unref();

@@ -169,7 +169,7 @@ export async function migrate(sockets: Iterable<net.Socket>, options: MigrateOpt
         continue;
       }
       inFlight.set(id, { socket, image, imageBytes });
-      channel.send(frame);
+      channel.send(frame, { batch: true });
     }
     channel.send(encodeJsonFrame('IMAGES_DONE', {}));
     // Every image must be answered exactly once: a replayed or unknown answer is a protocol

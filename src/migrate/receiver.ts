@@ -13,10 +13,8 @@
 import net from 'node:net';
 import tls from 'node:tls';
 import { EventEmitter } from 'node:events';
-import * as ll from '../lowlevel.js';
 import { decodeImage, type SocketImage } from '../image.js';
-import { restore, activate } from '../restore.js';
-import { socketFd } from '../socket-fd.js';
+import { activateFrozen, adoptFrozen, discardFrozen, restoreFrozen, type FrozenRestore } from '../restore.js';
 import { Channel, DEFAULT_IDENTITY, keyBytes, tlsServerOptions } from './channel.js';
 import { decodeImageFrame, encodeJsonFrame, FrameError, type Frame, type Meta } from './frames.js';
 import { PROTOCOL_VERSION, parseHello, parseIdList } from './protocol.js';
@@ -53,10 +51,14 @@ export interface ReceivedConnection {
  */
 export type OnConnection = (socket: net.Socket, meta: Meta, info: ReceivedConnection) => void;
 
+/**
+ * A connection restored and confirmed, not yet activated: only its fd (frozen). The net.Socket is
+ * built after activation, so that its cost (more than the restore's kernel calls) stays out of
+ * the freeze.
+ */
 interface Pending {
-  socket: net.Socket;
+  frozen: FrozenRestore;
   meta: Meta;
-  image: SocketImage;
 }
 
 /**
@@ -153,16 +155,14 @@ export class Receiver extends EventEmitter {
     const started = performance.now();
     try {
       const image = decodeImage(bytes);
-      const socket = restore(image, { transparent: this.options.transparent !== false, quiet: true });
-      // Errors before activation must not crash the process; the app attaches its own later.
-      socket.on('error', () => {});
-      pending.set(id, { socket, meta, image });
+      const frozen = restoreFrozen(image, { transparent: this.options.transparent !== false });
+      pending.set(id, { frozen, meta });
       this.emit('restored', id, image);
-      channel.send(encodeJsonFrame('RESTORED', { id, restoreMs: performance.now() - started }));
+      channel.send(encodeJsonFrame('RESTORED', { id, restoreMs: performance.now() - started }), { batch: true });
     } catch (error) {
       const e = error as Error & { code?: string };
       this.emit('restoreFailed', id, error);
-      channel.send(encodeJsonFrame('FAILED', { id, code: e.code ?? 'ERR_RESTORE', reason: e.message }));
+      channel.send(encodeJsonFrame('FAILED', { id, code: e.code ?? 'ERR_RESTORE', reason: e.message }), { batch: true });
     }
   }
 
@@ -173,14 +173,19 @@ export class Receiver extends EventEmitter {
       const entry = pending.get(id);
       if (!entry) continue;
       pending.delete(id);
-      activate(entry.socket);
+      activateFrozen(entry.frozen);
       activated.push([id, entry]);
     }
+    // The connections are live in the kernel: the source may release its copies now. Bytes
+    // arriving before the net.Sockets below exist wait in the kernel's receive queues.
     channel.send(encodeJsonFrame('ACTIVATED', { ids: activated.map(([id]) => id), activateMs: performance.now() - started }));
     // Handed to the application only now, so an aborted session never shows it a socket.
     for (const [id, entry] of activated) {
+      const socket = adoptFrozen(entry.frozen);
+      // Errors before the application attaches its own listener must not crash the process.
+      socket.on('error', () => {});
       try {
-        this.onConnection(entry.socket, entry.meta, { image: entry.image, id });
+        this.onConnection(socket, entry.meta, { image: entry.frozen.image, id });
       } catch (error) {
         this.emit('error', error);
       }
@@ -192,19 +197,10 @@ export class Receiver extends EventEmitter {
       const entry = pending.get(id);
       if (!entry) continue;
       pending.delete(id);
-      closeSilently(entry.socket);
+      // Never activated: still in repair mode, so closing it sends neither FIN nor RST.
+      discardFrozen(entry.frozen);
     }
   }
-}
-
-/** Repair mode first: a socket closed in repair mode sends neither FIN nor RST. */
-function closeSilently(socket: net.Socket): void {
-  try {
-    ll.repairOn(socketFd(socket));
-  } catch {
-    // already gone
-  }
-  socket.destroy();
 }
 
 function protocolError(message: string): FrameError {
