@@ -11,10 +11,10 @@ const root = fileURLToPath(new URL('..', import.meta.url));
 
 const isNumber = (v: unknown) => typeof v === 'number' && Number.isFinite(v);
 
-t.test('npm run bench -- --quick writes results', { timeout: 290_000 }, async (t) => {
+t.test('npm run bench -- --quick writes results', { timeout: 570_000 }, async (t) => {
   const out = mkdtempSync(join(tmpdir(), 'tcp-repair-bench-'));
   t.teardown(() => rmSync(out, { recursive: true, force: true }));
-  const run = spawnSync('npm', ['run', '--silent', 'bench', '--', '--quick', '--out', out], { cwd: root, encoding: 'utf8', timeout: 280_000 });
+  const run = spawnSync('npm', ['run', '--silent', 'bench', '--', '--quick', '--out', out], { cwd: root, encoding: 'utf8', timeout: 560_000 });
   t.equal(run.status, 0, `exit status (stderr: ${run.stderr?.slice(-2000)})`);
   t.match(run.stdout, /Per-socket cost/);
   t.match(run.stdout, /Host-to-host moves/);
