@@ -35,6 +35,7 @@ for arg in $(cat /proc/cmdline); do
     trvm.job=*) JOB=\${arg#trvm.job=} ;;
     trvm.modules=*) MODDIR=\${arg#trvm.modules=} ;;
     trvm.release=*) REL=\${arg#trvm.release=} ;;
+    trvm.keep=*) KEEP=\${arg#trvm.keep=} ;;
   esac
 done
 while read -r m; do [ -n "$m" ] && insmod "/modules/$m" 2>/dev/null; done < /modules/order
@@ -43,8 +44,12 @@ mount -t virtiofs -o ro hostroot /lower || fail "cannot mount virtiofs"
 mount -t tmpfs -o mode=0755 tmpfs /upper
 mkdir -p /upper/u /upper/w
 mount -t overlay overlay -o lowerdir=/lower,upperdir=/upper/u,workdir=/upper/w /newroot || fail "cannot mount overlay"
+# The job's directory stays visible when it lives under /tmp or /run (a clone in mktemp -d):
+# held by a bind mount while the fresh tmpfs goes on, then moved back to its path.
+HELD=; if [ -n "$KEEP" ] && [ -d "/newroot$KEEP" ]; then mkdir -p /keep && mount --bind "/newroot$KEEP" /keep && HELD=1; fi
 mount -t tmpfs -o mode=1777 tmpfs /newroot/tmp
 mount -t tmpfs -o mode=0755 tmpfs /newroot/run
+if [ -n "$HELD" ]; then mkdir -p "/newroot$KEEP" && mount --move /keep "/newroot$KEEP" || fail "cannot keep $KEEP visible"; fi
 mkdir -p /newroot/run/netns /newroot/run/trvm /newroot/root
 cp /bin/busybox /newroot/run/trvm/busybox
 cp /stage2.sh /newroot/run/trvm/stage2.sh

@@ -160,7 +160,7 @@ export async function bootVm(options) {
     const append = [
       'console=ttyS0', 'panic=-1', 'oops=panic', 'quiet', 'loglevel=4', 'tsc=reliable', 'no_timer_check',
       'mitigations=off', 'rdinit=/init', `trvm.job=${join(dir, 'job.sh')}`,
-      `trvm.modules=${kernel.modulesDir}`, `trvm.release=${kernel.release}`,
+      `trvm.modules=${kernel.modulesDir}`, `trvm.release=${kernel.release}`, `trvm.keep=${cwd}`,
     ].join(' ');
     const args = [
       '-accel', 'tcg,thread=multi', '-machine', 'q35', '-cpu', 'max', '-smp', String(cpus), '-m', `${memoryMiB}M`,
