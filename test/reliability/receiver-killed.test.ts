@@ -4,7 +4,19 @@
 // frozen in repair mode), so no FIN or RST reaches a client.
 import t from 'tap';
 import { CONNECTIONS, expectRolledBack, fdsOf, killedBy, withHarness } from './fault-kit.js';
-import { sleep } from '../../dist/esm/soak/harness.js';
+import { sleep, type SoakHarness } from '../../dist/esm/soak/harness.js';
+
+/** Waits until host-b's kernel holds an established connection on the control port. */
+async function controlConnectionQueued(h: SoakHarness, timeoutMs = 10_000): Promise<void> {
+  const { port } = h.controlAddress('host-b');
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const { stdout } = await h.topology.exec('host-b', 'ss', ['-Htn', 'state', 'established', `( sport = :${port} )`]);
+    if (stdout.trim() !== '') return;
+    await sleep(20);
+  }
+  throw new Error(`no control connection reached host-b within ${timeoutMs} ms`);
+}
 
 t.test('killed before the handshake (stopped, then killed with the source connecting)', async (t) => {
   await withHarness(t, {}, async (h) => {
@@ -12,7 +24,9 @@ t.test('killed before the handshake (stopped, then killed with the source connec
     const pid = h.pids.get('host-b')!;
     process.kill(pid, 'SIGSTOP');
     const moving = h.move({ timeoutMs: 5000 });
-    await sleep(300);
+    // Killed only once the source is connecting: the stopped receiver's kernel has completed the
+    // handshake (a fixed delay let a loaded machine kill it before the connect: ECONNREFUSED).
+    await controlConnectionQueued(h);
     process.kill(pid, 'SIGKILL');
     const result = await moving;
     t.equal(await killedBy(h, 'host-b'), 'SIGKILL', 'the receiver was killed');
