@@ -8,7 +8,7 @@
 // source stops reading and queues a burst while the client stops reading, so the image carries
 // a receive queue and unsent bytes to refill on the other kernel. Checked: every byte both
 // ways (SHA-256 per part against the deterministic streams), no RST seen or sent by the client
-// (nftables counters) nor sent by either host (TcpOutRsts), and the sequence numbers, MSS,
+// (nftables counters; each host's TcpOutRsts are recorded), and the sequence numbers, MSS,
 // window and timestamp the restored socket reads back (still in repair mode) equal the image's,
 // the options it reports once live (TCP_INFO) too.
 // Guests boot once (in parallel) and serve every pair. See docs/migration.md, "Cross-kernel moves".
@@ -135,8 +135,11 @@ async function move(t: Test, source: Agent, target: Agent): Promise<void> {
 
   // No resets anywhere.
   t.same({ in: resetsAfter.in - resetsBefore.in, out: resetsAfter.out - resetsBefore.out }, { in: 0, out: 0 }, 'client saw and sent no RST (nftables counters)');
-  t.equal(srcAfter.OutRsts - srcBefore.OutRsts, 0, `${source.name} sent no RST`);
-  t.equal(dstAfter.OutRsts - dstBefore.OutRsts, 0, `${target.name} sent no RST`);
+  // The hosts' TcpOutRsts count every connection of theirs (the control channel, the rig's
+  // agents), not only the moved one: recorded, not asserted. One run in ~10 saw a single RST from
+  // the 6.1 destination with the client's counters at 0, so not to the client; the client's own
+  // counters above are what proves the peer saw no reset.
+  t.comment(`RSTs sent by any connection of the hosts: ${source.name} ${srcAfter.OutRsts - srcBefore.OutRsts}, ${target.name} ${dstAfter.OutRsts - dstBefore.OutRsts}`);
 
   // Read back on the destination kernel, before activation (repair mode, frozen).
   const rb = (dst.readback as Array<Record<string, any>>).find((r) => r.restored);
