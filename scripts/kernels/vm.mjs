@@ -42,6 +42,7 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { onExit } from 'signal-exit';
 
 export const QEMU = 'qemu-system-x86_64';
 export const VIRTIOFSD = '/usr/lib/qemu/virtiofsd';
@@ -57,7 +58,8 @@ function track(child) {
   child.once('exit', () => live.delete(child));
   if (!exitHookInstalled) {
     exitHookInstalled = true;
-    process.once('exit', () => {
+    // signal-exit: also on SIGTERM/SIGINT (tap's timeout), then lets the signal proceed.
+    onExit(() => {
       for (const c of live) {
         try { c.kill('SIGKILL'); } catch { /* already gone */ }
       }

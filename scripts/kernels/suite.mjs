@@ -1,0 +1,112 @@
+// Runs the probe and the tap suite (all of it or a part) on one kernel of the matrix: inside a
+// guest through bootVm() for the Debian kernels, directly for the host kernel. The same shell
+// command runs in both places, so the columns of the matrix differ only by kernel. Its output is
+// the probe's JSON and the raw TAP stream between marker lines that carry exit codes and times.
+import { spawn } from 'node:child_process';
+import { readdirSync, statSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { ROOT } from './kernels.mjs';
+import { summarizeTap } from './tap-summary.mjs';
+import { bootVm } from './vm.mjs';
+
+/**
+ * The kernel-facing part of the suite: what exercises TCP_REPAIR and the socket calls directly
+ * (primitives, checkpoint/restore, the smoke test). test/primitives/build.test.ts is left out: it
+ * compiles the addon with cmake-js (40 s on the host, far longer under TCG) and tests the build,
+ * not the kernel.
+ */
+export const KERNEL_FACING = [
+  'test/primitives/batch.test.ts', 'test/primitives/errors.test.ts', 'test/primitives/queues.test.ts',
+  'test/primitives/repair-mode.test.ts', 'test/primitives/restore.test.ts', 'test/primitives/sockets-options.test.ts',
+  'test/checkpoint', 'test/smoke.test.ts',
+];
+
+/** Every test file of the suite except the kernel matrix's own (a guest does not boot guests). */
+export function fullSuite() {
+  const files = [];
+  const walk = (dir) => {
+    for (const entry of readdirSync(dir).sort()) {
+      const p = join(dir, entry);
+      if (statSync(p).isDirectory()) walk(p);
+      else if (p.endsWith('.test.ts')) files.push(relative(ROOT, p));
+    }
+  };
+  walk(join(ROOT, 'test'));
+  return files.filter((f) => !f.startsWith('test/kernels/'));
+}
+
+/** The shell command a column runs: probe, then tap over the given files. */
+export function suiteCommand(files, tapArgs = []) {
+  const q = (s) => `'${s.replaceAll("'", "'\\''")}'`;
+  return [
+    'ms() { echo $(( $(date +%s%N) / 1000000 )); }',
+    'echo "@@PROBE-BEGIN@@"',
+    'p0=$(ms); node dist/esm/cli.js probe --json; prc=$?; p1=$(ms)',
+    'echo "@@PROBE-END rc=$prc ms=$((p1 - p0))@@"',
+    `t0=$(ms); node_modules/.bin/tap --reporter=tap ${tapArgs.map(q).join(' ')} ${files.map(q).join(' ')}; rc=$?; t1=$(ms)`,
+    'echo "@@SUITE-END rc=$rc ms=$((t1 - t0))@@"',
+    'exit $rc',
+  ].join('\n');
+}
+
+/** Splits the command's output into probe report, TAP and timings. */
+export function parseSuiteOutput(output) {
+  const begin = output.indexOf('@@PROBE-BEGIN@@\n');
+  const pend = /@@PROBE-END rc=(\d+) ms=(\d+)@@\n/.exec(output);
+  const send = /@@SUITE-END rc=(\d+) ms=(\d+)@@/.exec(output);
+  let probe = null;
+  let probeError = null;
+  if (begin !== -1 && pend) {
+    try {
+      probe = JSON.parse(output.slice(begin + 16, pend.index));
+    } catch (error) {
+      probeError = `${error.message}: ${output.slice(begin + 16, pend.index).slice(0, 500)}`;
+    }
+  } else probeError = 'no probe output';
+  const tapText = pend ? output.slice(pend.index + pend[0].length, send ? send.index : undefined) : output;
+  return {
+    probe,
+    probeError,
+    probeMs: pend ? Number(pend[2]) : null,
+    tapExit: send ? Number(send[1]) : null,
+    suiteMs: send ? Number(send[2]) : null,
+    tap: summarizeTap(tapText),
+    tapText,
+  };
+}
+
+/**
+ * Runs one column. kernel: a descriptor from ensureKernel, or 'host'. Resolves with timings, the
+ * probe report and the TAP summary; `ok` is true when the probe ran and tap passed every test.
+ */
+export async function runColumn(kernel, files, options = {}) {
+  const command = suiteCommand(files, options.tapArgs);
+  const env = { TCP_REPAIR_KERNEL_MATRIX: kernel === 'host' ? 'host' : kernel.name };
+  let result;
+  if (kernel === 'host') {
+    const started = Date.now();
+    result = await new Promise((resolve) => {
+      const child = spawn('/bin/sh', ['-c', command], { cwd: ROOT, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+      let output = '';
+      const add = (d) => { output += d; options.onOutput?.(String(d)); };
+      child.stdout.on('data', add);
+      child.stderr.on('data', add);
+      child.once('close', (code) => resolve({ exitCode: code, output, console: '', bootMs: 0, commandMs: Date.now() - started, totalMs: Date.now() - started, timedOut: false }));
+    });
+  } else {
+    result = await bootVm({
+      kernel,
+      command,
+      cwd: ROOT,
+      env,
+      timeoutMs: options.timeoutMs ?? 3_600_000,
+      memoryMiB: options.memoryMiB ?? 3072,
+      cpus: options.cpus ?? 2,
+      onOutput: options.onOutput,
+      onConsole: options.onConsole,
+    });
+  }
+  const parsed = parseSuiteOutput(result.output);
+  const ok = result.exitCode === 0 && parsed.probe !== null && parsed.tap.complete && parsed.tap.fail === 0;
+  return { kernel: kernel === 'host' ? 'host' : kernel.name, ok, vm: result, ...parsed };
+}
