@@ -3,9 +3,10 @@
 // command runs in both places, so the columns of the matrix differ only by kernel. Its output is
 // the probe's JSON and the raw TAP stream between marker lines that carry exit codes and times.
 import { spawn } from 'node:child_process';
-import { readdirSync, statSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { ROOT } from './kernels.mjs';
+import { CACHE, ROOT } from './kernels.mjs';
+import { transpileTests } from './transpile.mjs';
 import { summarizeTap } from './tap-summary.mjs';
 import { bootVm } from './vm.mjs';
 
@@ -35,18 +36,44 @@ export function fullSuite() {
   return files.filter((f) => !f.startsWith('test/kernels/'));
 }
 
-/** The shell command a column runs: probe, then tap over the given files. */
-export function suiteCommand(files, tapArgs = []) {
+/**
+ * The shell command a column runs: probe, then the tests. On the host: tap over the .ts files, as
+ * `npm test` does. In a guest (guestJs: the directory transpile.mjs wrote): the transpiled files are
+ * copied next to the .ts ones in the guest's writable overlay and guest-run.mjs runs them.
+ */
+export function suiteCommand(files, { guestJs, jobs = 2, tapArgs = [] } = {}) {
   const q = (s) => `'${s.replaceAll("'", "'\\''")}'`;
+  const run = guestJs
+    ? `cp -a ${q(join(guestJs, 'test'))}/. test/ && node scripts/kernels/guest-run.mjs --jobs ${jobs} ${files.map((f) => q(f.replace(/\.ts$/, '.js'))).join(' ')}`
+    : `node_modules/.bin/tap --reporter=tap ${tapArgs.map(q).join(' ')} ${files.map(q).join(' ')}`;
   return [
     'ms() { echo $(( $(date +%s%N) / 1000000 )); }',
     'echo "@@PROBE-BEGIN@@"',
     'p0=$(ms); node dist/esm/cli.js probe --json; prc=$?; p1=$(ms)',
     'echo "@@PROBE-END rc=$prc ms=$((p1 - p0))@@"',
-    `t0=$(ms); node_modules/.bin/tap --reporter=tap ${tapArgs.map(q).join(' ')} ${files.map(q).join(' ')}; rc=$?; t1=$(ms)`,
+    `t0=$(ms); ${run}; rc=$?; t1=$(ms)`,
     'echo "@@SUITE-END rc=$rc ms=$((t1 - t0))@@"',
     'exit $rc',
   ].join('\n');
+}
+
+/** Expands directories in a file list to the test files under them (guest-run takes files). */
+export function expandFiles(files) {
+  const out = [];
+  for (const f of files) {
+    const p = join(ROOT, f);
+    if (statSync(p).isDirectory()) {
+      const walk = (dir) => {
+        for (const entry of readdirSync(dir).sort()) {
+          const x = join(dir, entry);
+          if (statSync(x).isDirectory()) walk(x);
+          else if (x.endsWith('.test.ts')) out.push(relative(ROOT, x));
+        }
+      };
+      walk(p);
+    } else out.push(f);
+  }
+  return out;
 }
 
 /** Splits the command's output into probe report, TAP and timings. */
@@ -80,8 +107,20 @@ export function parseSuiteOutput(output) {
  * probe report and the TAP summary; `ok` is true when the probe ran and tap passed every test.
  */
 export async function runColumn(kernel, files, options = {}) {
-  const command = suiteCommand(files, options.tapArgs);
-  const env = { TCP_REPAIR_KERNEL_MATRIX: kernel === 'host' ? 'host' : kernel.name };
+  files = expandFiles(files);
+  const guestJs = kernel === 'host' ? null : mkdtempSync(join(CACHE, 'tests-js-'));
+  try {
+    if (guestJs) transpileTests(guestJs);
+    return await runColumnWith(kernel, files, suiteCommand(files, { guestJs, jobs: options.jobs, tapArgs: options.tapArgs }), options);
+  } finally {
+    if (guestJs) rmSync(guestJs, { recursive: true, force: true });
+  }
+}
+
+async function runColumnWith(kernel, files, command, options) {
+  // In guests every instruction is emulated: deadlines that guard against hangs are stretched
+  // (test/helpers/time-scale.ts), assertions about what the kernel did are not.
+  const env = kernel === 'host' ? { TCP_REPAIR_KERNEL_MATRIX: 'host' } : { TCP_REPAIR_KERNEL_MATRIX: kernel.name, TCP_REPAIR_TIME_SCALE: '10' };
   let result;
   if (kernel === 'host') {
     const started = Date.now();

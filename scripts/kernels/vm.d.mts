@@ -17,6 +17,8 @@ export interface BootOptions {
   timeoutMs?: number;
   /** An existing host tap device attached as virtio-net (eth0 in the guest, unconfigured). */
   tap?: { ifname: string; mac?: string };
+  /** Also a user-mode (slirp) NIC for outbound access, eth0 = 10.0.2.15/24 via 10.0.2.2 (tap becomes eth1). */
+  userNet?: boolean;
   qemuArgs?: string[];
   onConsole?: (text: string) => void;
   onOutput?: (text: string) => void;

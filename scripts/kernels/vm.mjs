@@ -29,6 +29,9 @@
 //     options.tap         optional extra network device: { ifname: 'tap0', mac?: '52:54:00:..' }
 //                         attaches an existing host tap device as a virtio-net NIC; the guest sees it
 //                         as eth0 (down, unconfigured: the command configures it with `ip`)
+//     options.userNet     true: also a user-mode (slirp) NIC, configured by the guest's init as
+//                         10.0.2.15/24 via 10.0.2.2 (outbound only; before any tap NIC, so with
+//                         both it is eth0 and the tap is eth1)
 //     options.qemuArgs    extra raw qemu arguments (appended)
 //     options.onConsole   (text) => void, kernel console output as it arrives
 //     options.onOutput    (text) => void, the command's output as it arrives
@@ -114,6 +117,7 @@ export async function bootVm(options) {
     cpus = 2,
     timeoutMs = 600_000,
     tap,
+    userNet = false,
     qemuArgs = [],
     onConsole,
     onOutput,
@@ -162,7 +166,7 @@ export async function bootVm(options) {
     const append = [
       'console=ttyS0', 'panic=-1', 'oops=panic', 'quiet', 'loglevel=4', 'tsc=reliable', 'no_timer_check',
       'mitigations=off', 'rdinit=/init', `trvm.job=${join(dir, 'job.sh')}`,
-      `trvm.modules=${kernel.modulesDir}`, `trvm.release=${kernel.release}`,
+      `trvm.modules=${kernel.modulesDir}`, `trvm.release=${kernel.release}`, `trvm.usernet=${userNet ? 1 : 0}`,
     ].join(' ');
     const args = [
       '-accel', 'tcg,thread=multi', '-machine', 'q35', '-cpu', 'max', '-smp', String(cpus), '-m', `${memoryMiB}M`,
@@ -173,6 +177,10 @@ export async function bootVm(options) {
       '-chardev', 'stdio,id=con,signal=off', '-serial', 'chardev:con',
       '-chardev', `socket,id=res,path=${resSock},server=on,wait=on`, '-serial', 'chardev:res',
     ];
+    if (userNet) {
+      // qemu's user-mode network (slirp): outbound TCP/UDP through the host, e.g. npm's registry.
+      args.push('-netdev', 'user,id=unet', '-device', 'virtio-net-pci,netdev=unet');
+    }
     if (tap) {
       args.push('-netdev', `tap,id=net0,ifname=${tap.ifname},script=no,downscript=no`, '-device', `virtio-net-pci,netdev=net0${tap.mac ? `,mac=${tap.mac}` : ''}`);
     }
