@@ -6,6 +6,7 @@
 // Why not the tap runner itself: under TCG it costs ~2.5 min per file before the test even starts
 // (measured: the same 17-assertion file took 156 s under `tap`, 13 s under `node`); the tests,
 // the tap library and its assertions are the same.
+// After each file a `# so far { ... }` comment carries the running totals.
 // Usage: node guest-run.mjs [--jobs N] [--timeout SECONDS] file.js...
 import { spawn } from 'node:child_process';
 
@@ -65,7 +66,9 @@ async function worker() {
     if (!ok) {
       text += `    not ok ${body.length + 1} - ${file} exited with ${r.signal ?? r.code}\n      ---\n      stderr: |\n${r.err.split('\n').slice(-40).map((l) => `        ${l}`).join('\n')}\n      ...\n`;
     }
-    text += `${ok ? 'ok' : 'not ok'} ${number} - ${file.replace(/\.js$/, '.ts')} # time=${r.ms}ms\n\n`;
+    text += `${ok ? 'ok' : 'not ok'} ${number} - ${file.replace(/\.js$/, '.ts')} # time=${r.ms}ms\n`;
+    // Running totals: what a run cut short (the guest's deadline) still reports.
+    text += `# so far { files: ${index}, total: ${totals.total}, pass: ${totals.pass}, fail: ${totals.fail} }\n\n`;
     process.stdout.write(text);
   }
 }

@@ -7,7 +7,9 @@
 //
 // Options: --kernels 6.1,6.12,host (columns, in order)  --part kernel-facing (the kernel-facing
 // files only, as the default suite's test/kernels/matrix.test.ts runs them)  --no-docs (write
-// nothing under docs/)  --verbose (stream the guests' output)  any other argument: test files.
+// nothing under docs/)  --verbose (stream the guests' output)  --parallel (boot the guests side by
+// side, then the host column)  --deadline-min N (stop a guest after N minutes, default 180; what
+// ran until then is recorded)  any other argument: test files.
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
@@ -29,18 +31,25 @@ const flag = (name) => {
   return i !== -1;
 };
 const columns = (opt('--kernels') ?? '6.1,6.12,host').split(',');
-const part = opt('--part') ?? 'full';
+let part = opt('--part') ?? 'full';
+const deadlineMin = Number(opt('--deadline-min') ?? 180);
 const writeDocs = !flag('--no-docs');
 const verbose = flag('--verbose');
+if (args.length > 0) part = 'selected files';
 const files = args.length > 0 ? args : part === 'kernel-facing' ? KERNEL_FACING : fullSuite();
 
 execFileSync('bash', [join(ROOT, 'scripts/kernels/deps.sh')], { stdio: 'inherit' });
 
+const parallel = flag('--parallel');
 const results = [];
-for (const column of columns) {
+
+async function runOne(column) {
   const kernel = column === 'host' ? 'host' : ensureKernel(column);
   process.stderr.write(`tcp-repair kernels: ${column}: running ${files.length} test files (${part})...\n`);
-  const r = await runColumn(kernel, files, { onOutput: verbose ? (d) => process.stderr.write(d) : undefined });
+  // The full suite installs other Node lines from npm's registry (test/node-lines): guests get a
+  // user-mode NIC for that; the kernel-facing part needs no outside network.
+  const prefix = (d) => d.split('\n').filter(Boolean).map((l) => `[${column}] ${l}\n`).join('');
+  const r = await runColumn(kernel, files, { userNet: part === 'full', fileTimeoutS: 1800, timeoutMs: deadlineMin * 60_000, onOutput: verbose ? (d) => process.stderr.write(prefix(d)) : undefined });
   const release = r.probe?.kernel ?? (kernel === 'host' ? execFileSync('uname', ['-r'], { encoding: 'utf8' }).trim() : kernel.release);
   const record = {
     format: 1,
@@ -48,22 +57,24 @@ for (const column of columns) {
     release,
     package: kernel === 'host' ? null : kernel.package,
     measuredAt: new Date().toISOString(),
-    machine: { cpus: cpus().length, cpu: cpus()[0]?.model ?? null, accel: kernel === 'host' ? 'none (host)' : 'qemu TCG' },
+    machine: { cpus: cpus().length, cpu: cpus()[0]?.model ?? null, accel: kernel === 'host' ? 'none (host)' : 'qemu TCG', runner: kernel === 'host' ? 'tap' : 'node per file (scripts/kernels/guest-run.mjs)' },
     part,
     files: files.length,
     ok: r.ok,
     bootMs: kernel === 'host' ? null : r.vm.bootMs,
     probeMs: r.probeMs,
-    suiteMs: r.suiteMs,
+    suiteMs: r.suiteMs ?? (r.vm.commandMs ?? null),
     totalMs: r.vm.totalMs,
+    timedOut: r.vm.timedOut,
     tests: { total: r.tap.total, pass: r.tap.pass, fail: r.tap.fail, skip: r.tap.skip, todo: r.tap.todo, complete: r.tap.complete },
+    filesRun: r.tap.files.length,
     failedFiles: r.tap.files.filter((f) => !f.ok).map((f) => f.name),
     probe: r.probe,
   };
   results.push({ record, r });
   if (!r.ok) {
     process.stderr.write(`\n--- ${column}: FAILED (exit ${r.vm.exitCode}${r.vm.timedOut ? ', timed out' : ''}${r.probeError ? `, probe: ${r.probeError}` : ''}) ---\n`);
-    for (const f of r.tap.failures.slice(0, 30)) process.stderr.write(`${f}\n`);
+    for (const f of r.tap.failures.slice(0, 30)) process.stderr.write(`${f.replace(/\/\/# sourceMappingURL=\S+/g, '')}\n`);
     if (!r.tap.complete) process.stderr.write(`${r.tapText.slice(-3000)}\n${r.vm.console.slice(-3000)}\n`);
   }
   if (writeDocs && r.probe) {
@@ -71,6 +82,15 @@ for (const column of columns) {
     writeFileSync(join(ROOT, 'docs/kernels', `${column}.json`), `${JSON.stringify(record, null, 2)}\n`);
   }
 }
+
+if (parallel) {
+  // Guests side by side (they spend much of their time waiting on test timers), the host after.
+  await Promise.all(columns.filter((c) => c !== 'host').map(runOne));
+  if (columns.includes('host')) await runOne('host');
+} else {
+  for (const column of columns) await runOne(column);
+}
+results.sort((a, b) => columns.indexOf(a.record.kernel) - columns.indexOf(b.record.kernel));
 
 const s = (ms) => (ms === null || ms === undefined ? '-' : (ms / 1000).toFixed(1));
 const rows = [['kernel', 'release', 'boot s', 'suite s', 'tests', 'pass', 'fail', 'features', 'result']];

@@ -41,10 +41,10 @@ export function fullSuite() {
  * `npm test` does. In a guest (guestJs: the directory transpile.mjs wrote): the transpiled files are
  * copied next to the .ts ones in the guest's writable overlay and guest-run.mjs runs them.
  */
-export function suiteCommand(files, { guestJs, jobs = 2, tapArgs = [] } = {}) {
+export function suiteCommand(files, { guestJs, jobs = 2, fileTimeoutS = 900, tapArgs = [] } = {}) {
   const q = (s) => `'${s.replaceAll("'", "'\\''")}'`;
   const run = guestJs
-    ? `cp -a ${q(join(guestJs, 'test'))}/. test/ && node scripts/kernels/guest-run.mjs --jobs ${jobs} ${files.map((f) => q(f.replace(/\.ts$/, '.js'))).join(' ')}`
+    ? `cp -a ${q(join(guestJs, 'test'))}/. test/ && node scripts/kernels/guest-run.mjs --jobs ${jobs} --timeout ${fileTimeoutS} ${files.map((f) => q(f.replace(/\.ts$/, '.js'))).join(' ')}`
     : `node_modules/.bin/tap --reporter=tap ${tapArgs.map(q).join(' ')} ${files.map(q).join(' ')}`;
   return [
     'ms() { echo $(( $(date +%s%N) / 1000000 )); }',
@@ -111,7 +111,7 @@ export async function runColumn(kernel, files, options = {}) {
   const guestJs = kernel === 'host' ? null : mkdtempSync(join(CACHE, 'tests-js-'));
   try {
     if (guestJs) transpileTests(guestJs);
-    return await runColumnWith(kernel, files, suiteCommand(files, { guestJs, jobs: options.jobs, tapArgs: options.tapArgs }), options);
+    return await runColumnWith(kernel, files, suiteCommand(files, { guestJs, jobs: options.jobs, fileTimeoutS: options.fileTimeoutS, tapArgs: options.tapArgs }), options);
   } finally {
     if (guestJs) rmSync(guestJs, { recursive: true, force: true });
   }
@@ -141,6 +141,7 @@ async function runColumnWith(kernel, files, command, options) {
       timeoutMs: options.timeoutMs ?? 3_600_000,
       memoryMiB: options.memoryMiB ?? 3072,
       cpus: options.cpus ?? 2,
+      userNet: options.userNet ?? false,
       onOutput: options.onOutput,
       onConsole: options.onConsole,
     });

@@ -11,7 +11,10 @@
 export function summarizeTap(text) {
   const lines = text.split('\n');
   const out = { complete: false, total: 0, pass: 0, fail: 0, skip: 0, todo: 0, files: [], failures: [] };
+  let soFar = null;
   for (const line of lines) {
+    const partial = /^# so far \{ (.*) \}\s*$/.exec(line);
+    if (partial) soFar = partial[1];
     const summary = /^# \{ (.*) \}\s*$/.exec(line);
     if (summary) {
       out.complete = true;
@@ -22,6 +25,13 @@ export function summarizeTap(text) {
     }
     const file = /^(not ok|ok) \d+ - (\S+)(?: # time=([0-9.]+)ms)?/.exec(line);
     if (file) out.files.push({ name: file[2], ok: file[1] === 'ok', ms: file[3] ? Number(file[3]) : null });
+  }
+  // Cut short (no closing summary): the last running totals guest-run.mjs printed.
+  if (!out.complete && soFar) {
+    for (const part of soFar.split(',')) {
+      const [key, value] = part.split(':').map((s) => s.trim());
+      if (key && key in out && typeof out[key] === 'number') out[key] = Number(value);
+    }
   }
   // Each failing assertion with its indented YAML diagnostics (up to 40 lines), for the report.
   for (let i = 0; i < lines.length; i++) {
