@@ -35,12 +35,12 @@ let part = opt('--part') ?? 'full';
 const deadlineMin = Number(opt('--deadline-min') ?? 180);
 const writeDocs = !flag('--no-docs');
 const verbose = flag('--verbose');
+const parallel = flag('--parallel');
 if (args.length > 0) part = 'selected files';
 const files = args.length > 0 ? args : part === 'kernel-facing' ? KERNEL_FACING : fullSuite();
 
 execFileSync('bash', [join(ROOT, 'scripts/kernels/deps.sh')], { stdio: 'inherit' });
 
-const parallel = flag('--parallel');
 const results = [];
 
 async function runOne(column) {

