@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ROOT } from './kernels.mjs';
 
-const ORDER = ['6.1', '6.12', 'host'];
+const ORDER = ['6.1', '6.12', 'host', '6.1um'];
 
 export function readRecords(dir = join(ROOT, 'docs/kernels')) {
   if (!existsSync(dir)) return [];
@@ -21,7 +21,7 @@ export function readRecords(dir = join(ROOT, 'docs/kernels')) {
 
 const sec = (ms) => (ms === null || ms === undefined ? '–' : `${(ms / 1000).toFixed(1)} s`);
 const cell = (s) => String(s).replaceAll('|', '\\|').replaceAll('\n', ' ');
-const label = (r) => (r.kernel === 'host' ? `host ${r.release.split('-')[0].split('.').slice(0, 2).join('.')}` : r.kernel);
+const label = (r) => (r.kernel === '6.1um' ? '6.1 UML' : r.kernel === 'host' ? `host ${r.release.split('-')[0].split('.').slice(0, 2).join('.')}` : r.kernel);
 
 export function renderDocs(records) {
   const lines = [];

@@ -5,7 +5,7 @@
 // report, suite counts and timings to docs/kernels/<kernel>.json, and regenerates docs/kernels.md
 // from those files (docs.mjs). Exit code 1 when any column failed.
 //
-// Options: --kernels 6.1,6.12,host (columns, in order)  --part kernel-facing (the kernel-facing
+// Options: --kernels 6.1,6.12,host (columns, in order; 6.1um adds Debian's user-mode-linux)  --part kernel-facing (the kernel-facing
 // files only, as the default suite's test/kernels/matrix.test.ts runs them)  --no-docs (write
 // nothing under docs/)  --verbose (stream the guests' output)  --parallel (boot the guests side by
 // side, then the host column)  --deadline-min N (stop a guest after N minutes, default 180; what
@@ -16,6 +16,7 @@ import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { generateDocs } from './docs.mjs';
 import { ensureKernel, ROOT } from './kernels.mjs';
+import { ensureUml } from './uml.mjs';
 import { fullSuite, KERNEL_FACING, runColumn } from './suite.mjs';
 
 const args = process.argv.slice(2);
@@ -44,7 +45,7 @@ execFileSync('bash', [join(ROOT, 'scripts/kernels/deps.sh')], { stdio: 'inherit'
 const results = [];
 
 async function runOne(column) {
-  const kernel = column === 'host' ? 'host' : ensureKernel(column);
+  const kernel = column === 'host' ? 'host' : column === '6.1um' ? ensureUml() : ensureKernel(column);
   process.stderr.write(`tcp-repair kernels: ${column}: running ${files.length} test files (${part})...\n`);
   // The full suite installs other Node lines from npm's registry (test/node-lines): guests get a
   // user-mode NIC for that; the kernel-facing part needs no outside network.
@@ -57,7 +58,7 @@ async function runOne(column) {
     release,
     package: kernel === 'host' ? null : kernel.package,
     measuredAt: new Date().toISOString(),
-    machine: { cpus: cpus().length, cpu: cpus()[0]?.model ?? null, accel: kernel === 'host' ? 'none (host)' : 'qemu TCG', runner: kernel === 'host' ? 'tap' : 'node per file (scripts/kernels/guest-run.mjs)' },
+    machine: { cpus: cpus().length, cpu: cpus()[0]?.model ?? null, accel: kernel === 'host' ? 'none (host)' : kernel.uml ? 'user-mode-linux' : 'qemu TCG', runner: kernel === 'host' ? 'tap' : 'node per file (scripts/kernels/guest-run.mjs)' },
     part,
     files: files.length,
     ok: r.ok,

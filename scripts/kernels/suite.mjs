@@ -8,6 +8,7 @@ import { join, relative } from 'node:path';
 import { CACHE, ROOT } from './kernels.mjs';
 import { transpileTests } from './transpile.mjs';
 import { summarizeTap } from './tap-summary.mjs';
+import { bootUml } from './uml.mjs';
 import { bootVm } from './vm.mjs';
 
 /**
@@ -133,7 +134,7 @@ async function runColumnWith(kernel, files, command, options) {
       child.once('close', (code) => resolve({ exitCode: code, output, console: '', bootMs: 0, commandMs: Date.now() - started, totalMs: Date.now() - started, timedOut: false }));
     });
   } else {
-    result = await bootVm({
+    result = await (kernel.uml ? bootUml : bootVm)({
       kernel,
       command,
       cwd: ROOT,
@@ -141,7 +142,7 @@ async function runColumnWith(kernel, files, command, options) {
       timeoutMs: options.timeoutMs ?? 3_600_000,
       memoryMiB: options.memoryMiB ?? 3072,
       cpus: options.cpus ?? 2,
-      userNet: options.userNet ?? false,
+      userNet: kernel.uml ? false : options.userNet ?? false,
       onOutput: options.onOutput,
       onConsole: options.onConsole,
     });
