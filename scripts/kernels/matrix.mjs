@@ -17,7 +17,7 @@ import { join } from 'node:path';
 import { generateDocs } from './docs.mjs';
 import { ensureKernel, ROOT } from './kernels.mjs';
 import { ensureUml } from './uml.mjs';
-import { fullSuite, KERNEL_FACING, runColumn } from './suite.mjs';
+import { expandFiles, fullSuite, KERNEL_FACING, runColumn } from './suite.mjs';
 
 const args = process.argv.slice(2);
 const opt = (name) => {
@@ -38,7 +38,7 @@ const writeDocs = !flag('--no-docs');
 const verbose = flag('--verbose');
 const parallel = flag('--parallel');
 if (args.length > 0) part = 'selected files';
-const files = args.length > 0 ? args : part === 'kernel-facing' ? KERNEL_FACING : fullSuite();
+const files = expandFiles(args.length > 0 ? args : part === 'kernel-facing' ? KERNEL_FACING : fullSuite());
 
 execFileSync('bash', [join(ROOT, 'scripts/kernels/deps.sh')], { stdio: 'inherit' });
 

@@ -19,6 +19,8 @@ export interface BootOptions {
   tap?: { ifname: string; mac?: string };
   /** Also a user-mode (slirp) NIC for outbound access, eth0 = 10.0.2.15/24 via 10.0.2.2 (tap becomes eth1). */
   userNet?: boolean;
+  /** qemu -accel value; default 'tcg,thread=multi'. */
+  accel?: string;
   qemuArgs?: string[];
   onConsole?: (text: string) => void;
   onOutput?: (text: string) => void;

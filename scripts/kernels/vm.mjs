@@ -32,6 +32,8 @@
 //     options.userNet     true: also a user-mode (slirp) NIC, configured by the guest's init as
 //                         10.0.2.15/24 via 10.0.2.2 (outbound only; before any tap NIC, so with
 //                         both it is eth0 and the tap is eth1)
+//     options.accel       qemu -accel value (default 'tcg,thread=multi'; 'kvm' where /dev/kvm can
+//                         boot Debian kernels, which it cannot on the project's machine)
 //     options.qemuArgs    extra raw qemu arguments (appended)
 //     options.onConsole   (text) => void, kernel console output as it arrives
 //     options.onOutput    (text) => void, the command's output as it arrives
@@ -118,6 +120,7 @@ export async function bootVm(options) {
     timeoutMs = 600_000,
     tap,
     userNet = false,
+    accel = 'tcg,thread=multi',
     qemuArgs = [],
     onConsole,
     onOutput,
@@ -169,7 +172,7 @@ export async function bootVm(options) {
       `trvm.modules=${kernel.modulesDir}`, `trvm.release=${kernel.release}`, `trvm.usernet=${userNet ? 1 : 0}`,
     ].join(' ');
     const args = [
-      '-accel', 'tcg,thread=multi', '-machine', 'q35', '-cpu', 'max', '-smp', String(cpus), '-m', `${memoryMiB}M`,
+      '-accel', accel, '-machine', 'q35', '-cpu', 'max', '-smp', String(cpus), '-m', `${memoryMiB}M`,
       '-object', `memory-backend-memfd,id=mem,size=${memoryMiB}M,share=on`, '-numa', 'node,memdev=mem',
       '-nodefaults', '-no-user-config', '-display', 'none', '-no-reboot',
       '-kernel', kernel.vmlinuz, '-initrd', kernel.initramfs, '-append', append,
