@@ -41,6 +41,8 @@ export interface VmResult {
   timedOut: boolean;
   /** The guest's /proc/uptime (s) when the command started. */
   guestUptimeAtStart: number | null;
+  /** The processes bootVm started, all gone (killed if need be) when it resolves. */
+  pids: { qemu: number | null; virtiofsd: number | null };
 }
 
 export declare function bootVm(options: BootOptions): Promise<VmResult>;

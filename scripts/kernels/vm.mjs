@@ -39,7 +39,8 @@
 //     options.onOutput    (text) => void, the command's output as it arrives
 //     options.signal      AbortSignal: kills the guest
 //   VmResult: { exitCode (null when the command never finished), output, console, bootMs
-//               (qemu start -> command start), commandMs, totalMs, timedOut, guestUptimeAtStart }
+//               (qemu start -> command start), commandMs, totalMs, timedOut, guestUptimeAtStart,
+//               pids: { qemu, virtiofsd } (both gone when bootVm resolves) }
 //   Guest environment: hostname "trvm", loopback up, /run/netns writable, kernel modules of the
 //   guest's release at /lib/modules/<release> and auto-loaded (busybox modprobe).
 import { spawn } from 'node:child_process';
@@ -247,6 +248,7 @@ export async function bootVm(options) {
       totalMs: end - started,
       timedOut,
       guestUptimeAtStart,
+      pids: { qemu: qemu.pid ?? null, virtiofsd: virtiofsd.pid ?? null },
     };
   } finally {
     clearTimeout(timer);

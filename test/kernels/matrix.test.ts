@@ -13,6 +13,8 @@
 import t from 'tap';
 import { execFileSync } from 'node:child_process';
 import { ensureKernel } from '../../scripts/kernels/kernels.mjs';
+import { bootVm } from '../../scripts/kernels/vm.mjs';
+import { processesAlive } from '../helpers/leftovers.js';
 import { KERNEL_FACING, runColumn } from '../../scripts/kernels/suite.mjs';
 
 // Both kernels in one file, one after the other: about three times the measured 7.6 min.
@@ -55,3 +57,21 @@ for (const name of ['6.1', '6.12']) {
     t.equal(r.tapExit, 0, 'the guest tap exited 0');
   });
 }
+
+t.test('a guest stopped mid-command is killed, qemu and virtiofsd with it', async (t) => {
+  const kernel = ensureKernel('6.1');
+  // Aborted as soon as the command shows it runs; the deadline only guards this test.
+  const stop = new AbortController();
+  let abortedAt = 0;
+  const r = await bootVm({
+    kernel, command: 'echo started; sleep 1000', timeoutMs: 180_000, cpus: 1, memoryMiB: 1024, signal: stop.signal,
+    onOutput: (text) => { if (text.includes('started') && !abortedAt) { abortedAt = Date.now(); stop.abort(); } },
+  });
+  t.ok(abortedAt > 0, 'the command started and was aborted', { console: r.console.slice(-2000) });
+  t.equal(r.timedOut, false, 'stopped by the abort, not the deadline');
+  t.equal(r.exitCode, null, 'no exit code: the command never finished');
+  t.ok(Date.now() - abortedAt < 10_000, `bootVm returned soon after the abort (${Date.now() - abortedAt} ms)`);
+  const pids = [r.pids.qemu, r.pids.virtiofsd].filter((p): p is number => typeof p === 'number');
+  t.equal(pids.length, 2, 'both processes were started');
+  t.same(processesAlive(pids), [], 'neither qemu nor virtiofsd is left running');
+});
