@@ -52,6 +52,9 @@ export function renderDocs(records) {
   lines.push('  under `tap`, 13 s under `node`). The tests, the tap library and its assertions are the same. Deadlines that');
   lines.push('  only guard against hangs are stretched tenfold in guests (`TCP_REPAIR_TIME_SCALE`, `test/helpers/time-scale.ts`);');
   lines.push('  assertions about what the kernel did are not.');
+  lines.push('- `--kernels 6.1um` adds Debian\'s user-mode-linux (`scripts/kernels/uml.mjs`): a kernel running as a host');
+  lines.push('  process over a hostfs root, no emulation (boot ~5 s), but every system call goes through ptrace. An extra');
+  lines.push('  column, not part of CI; it has no network devices, so tests that fetch from npm fail there.');
   lines.push('- The boot module (`scripts/kernels/vm.mjs`, `bootVm()`) runs any command on any of these kernels, optionally with');
   lines.push('  a host tap device as a NIC; the full-suite run also gives guests a user-mode NIC (the Node-line tests fetch');
   lines.push('  Node builds from npm\'s registry).', '');
@@ -73,6 +76,9 @@ export function renderDocs(records) {
     lines.push(`| ${label(r)} | ${r.release} | ${r.package ?? '(running kernel)'} | ${r.part === 'full' ? `full (${r.files} files)` : `${r.part} (${r.files} files)`} | ${t.pass} / ${t.fail} / ${t.total}${r.timedOut ? ` (stopped by the run's deadline after ${r.filesRun} of ${r.files} files)` : ''}${r.ok ? '' : ' **not all passed**'}${r.failedFiles?.length ? ` (failed: ${r.failedFiles.join(', ')})` : ''} | ${r.bootMs === null ? 'n/a' : sec(r.bootMs)} | ${sec(r.probeMs)} | ${sec(r.suiteMs)} | ${r.measuredAt.slice(0, 10)}, ${r.machine.accel}, ${r.machine.cpus} CPUs |`);
   }
   lines.push('');
+  lines.push('In the full-suite guest columns, suspect a wall-clock deadline first when a file fails (under TCG');
+  lines.push('everything runs 10–20× slower, and only the kernel-facing tests have their deadlines scaled); the kernel-facing');
+  lines.push('part passes on every kernel in the default suite. The failing files of each run are named in its record.', '');
   lines.push('Boot is qemu start to the command starting in the guest; under TCG every Node start costs about 1–1.5 s,');
   lines.push('so guest suite times are many times the host\'s. The machine is shared: times vary with its load.', '');
   const withProbe = records.filter((r) => r.probe);
