@@ -54,7 +54,9 @@ export function renderDocs(records) {
   lines.push('  assertions about what the kernel did are not.');
   lines.push('- `--kernels 6.1um` adds Debian\'s user-mode-linux (`scripts/kernels/uml.mjs`): a kernel running as a host');
   lines.push('  process over a hostfs root, no emulation (boot ~5 s), but every system call goes through ptrace. An extra');
-  lines.push('  column, not part of CI; it has no network devices, so tests that fetch from npm fail there.');
+  lines.push('  column, not part of CI; it has no network devices, so tests that fetch from npm fail there, and Debian builds');
+  lines.push('  it without `CONFIG_NF_TABLES_INET`, so every test that sets up an nftables `inet` table (cuts, loss, RST');
+  lines.push('  counters: the migration and reliability tests) fails there with EOPNOTSUPP.');
   lines.push('- The boot module (`scripts/kernels/vm.mjs`, `bootVm()`) runs any command on any of these kernels, optionally with');
   lines.push('  a host tap device as a NIC; the full-suite run also gives guests a user-mode NIC (the Node-line tests fetch');
   lines.push('  Node builds from npm\'s registry).', '');
@@ -77,7 +79,7 @@ export function renderDocs(records) {
   }
   lines.push('');
   lines.push('In the full-suite guest columns, suspect a wall-clock deadline first when a file fails (under TCG');
-  lines.push('everything runs 10–20× slower, and only the kernel-facing tests have their deadlines scaled); the kernel-facing');
+  lines.push('everything runs 10–20× slower, and few tests scale their deadlines with `TCP_REPAIR_TIME_SCALE`); the kernel-facing');
   lines.push('part passes on every kernel in the default suite. The failing files of each run are named in its record.', '');
   lines.push('Boot is qemu start to the command starting in the guest; under TCG every Node start costs about 1–1.5 s,');
   lines.push('so guest suite times are many times the host\'s. The machine is shared: times vary with its load.', '');
