@@ -3,8 +3,8 @@
 // (test/primitives without the build test, test/checkpoint, test/smoke.test.ts), plus a probe
 // that must find every feature. A guest failure fails this test with the guest's failing
 // assertions printed. Nothing is skipped: without qemu, scripts/kernels/deps.sh installs it (as
-// root) or this test fails saying what to install. The whole suite per kernel runs in
-// `npm run test:kernels` (docs/kernels.md).
+// root) or this test fails saying what to install. This is what CI runs of the matrix; the whole
+// suite per kernel runs in `npm run test:kernels` (docs/kernels.md says why).
 //
 // Time, measured 2026-12-04 on 2 shared (busy) cores: 7 min 36 s for this file. 6.1: boot 7.5 s,
 // probe 5.7 s, suite 207 s; 6.12: boot 12.6 s, probe 11.1 s, suite 195 s; 563 of 563 assertions
