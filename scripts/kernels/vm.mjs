@@ -42,7 +42,12 @@
 //               (qemu start -> command start), commandMs, totalMs, timedOut, guestUptimeAtStart,
 //               pids: { qemu, virtiofsd } (both gone when bootVm resolves) }
 //   Guest environment: hostname "trvm", loopback up, /run/netns writable, kernel modules of the
-//   guest's release at /lib/modules/<release> and auto-loaded (busybox modprobe).
+//   guest's release at /lib/modules/<release> and auto-loaded (busybox modprobe), busybox at
+//   /run/trvm/busybox for tools the host lacks (e.g. `/run/trvm/busybox ping`).
+//   Tap example (checked: 6.12 guest pings the host over it):
+//     ip tuntap add dev trtap0 mode tap; ip addr add 198.18.231.1/24 dev trtap0; ip link set trtap0 up
+//     bootVm({ kernel, tap: { ifname: 'trtap0' }, command: 'ip link set eth0 up &&
+//       ip addr add 198.18.231.2/24 dev eth0 && ...' })
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
