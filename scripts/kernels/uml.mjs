@@ -36,7 +36,7 @@ export function ensureUml() {
 const live = new Set();
 onExit(() => {
   for (const c of live) {
-    try { c.kill('SIGKILL'); } catch { /* gone */ }
+    try { process.kill(-c.pid, 'SIGKILL'); } catch { /* gone */ }
   }
 });
 
@@ -101,11 +101,13 @@ $BB poweroff -f
   let consoleText = '';
   let timedOut = false;
   let readyAt = null;
-  const child = spawn(kernel.linux, [`mem=${memoryMiB}M`, 'root=/dev/root', 'rootfstype=hostfs', 'rootflags=/', 'ro', `init=${join(dir, 'init.sh')}`, 'con=null', 'con0=fd:0,fd:1', 'quiet'], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(kernel.linux, [`mem=${memoryMiB}M`, 'root=/dev/root', 'rootfstype=hostfs', 'rootflags=/', 'ro', `init=${join(dir, 'init.sh')}`, 'con=null', 'con0=fd:0,fd:1', 'quiet'], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
   live.add(child);
   child.stdout.on('data', (d) => (consoleText += d));
   child.stderr.on('data', (d) => (consoleText += d));
-  const kill = () => { try { child.kill('SIGKILL'); } catch { /* gone */ } };
+  // UML runs as several host processes that outlive the one spawned here (reparented to init,
+  // holding its output pipe open): kill its whole process group (detached: a group of its own).
+  const kill = () => { try { process.kill(-child.pid, 'SIGKILL'); } catch { /* gone */ } };
   const timer = setTimeout(() => { timedOut = true; kill(); }, timeoutMs);
   signal?.addEventListener('abort', kill, { once: true });
   // Poll the shared output file: boot time from the ready marker, output streamed to onOutput.
@@ -118,11 +120,12 @@ $BB poweroff -f
       if (end > forwarded) { onOutput(text.slice(forwarded, end)); forwarded = end; }
     }
   }, 500);
-  await new Promise((resolve) => child.once('close', resolve));
+  // 'exit', not 'close': UML's other processes may hold the pipes; then take the group down.
+  await new Promise((resolve) => child.once('exit', resolve));
+  kill();
   live.delete(child);
   clearInterval(poll);
   clearTimeout(timer);
-  // UML leaves helper processes (one per host thread it used) that die with it; nothing else to kill.
   const end = Date.now();
   const read = (f) => (existsSync(join(out, f)) ? readFileSync(join(out, f), 'utf8') : null);
   const output = read('output') ?? '';
