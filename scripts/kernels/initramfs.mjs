@@ -79,6 +79,9 @@ $BB chmod +x /run/trvm/modprobe
 echo /run/trvm/modprobe > /proc/sys/kernel/modprobe
 $BB hostname trvm
 $BB ip link set lo up
+if $BB grep -q 'trvm.usernet=1' /proc/cmdline; then
+  $BB ip link set eth0 up && $BB ip addr add 10.0.2.15/24 dev eth0 && $BB ip route add default via 10.0.2.2
+fi
 $BB stty -F /dev/ttyS1 raw -echo 2>/dev/null
 echo "@@TRVM-READY $($BB cut -d' ' -f1 /proc/uptime)@@" > /dev/ttyS1
 { /bin/sh /run/trvm/job.sh < /dev/null; echo $? > /run/trvm/rc; } 2>&1 | $BB cat > /dev/ttyS1

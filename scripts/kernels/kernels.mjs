@@ -62,7 +62,7 @@ function cachedRelease(spec) {
 /** Downloads and unpacks one package into .kernels/linux-image-<release>/root. */
 function fetchPackage(pkg, release) {
   const dir = join(CACHE, `linux-image-${release}`);
-  const work = join(CACHE, 'download');
+  const work = join(CACHE, `download-${release}`); // per release: parallel columns fetch side by side
   rmSync(work, { recursive: true, force: true });
   mkdirSync(work, { recursive: true });
   log(`downloading ${pkg} (apt-get download, not installed)`);

@@ -17,6 +17,10 @@ export interface BootOptions {
   timeoutMs?: number;
   /** An existing host tap device attached as virtio-net (eth0 in the guest, unconfigured). */
   tap?: { ifname: string; mac?: string };
+  /** Also a user-mode (slirp) NIC for outbound access, eth0 = 10.0.2.15/24 via 10.0.2.2 (tap becomes eth1). */
+  userNet?: boolean;
+  /** qemu -accel value; default 'tcg,thread=multi'. */
+  accel?: string;
   qemuArgs?: string[];
   onConsole?: (text: string) => void;
   onOutput?: (text: string) => void;
@@ -37,6 +41,8 @@ export interface VmResult {
   timedOut: boolean;
   /** The guest's /proc/uptime (s) when the command started. */
   guestUptimeAtStart: number | null;
+  /** The processes bootVm started, all gone (killed if need be) when it resolves. */
+  pids: { qemu: number | null; virtiofsd: number | null };
 }
 
 export declare function bootVm(options: BootOptions): Promise<VmResult>;

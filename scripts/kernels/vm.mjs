@@ -29,19 +29,31 @@
 //     options.tap         optional extra network device: { ifname: 'tap0', mac?: '52:54:00:..' }
 //                         attaches an existing host tap device as a virtio-net NIC; the guest sees it
 //                         as eth0 (down, unconfigured: the command configures it with `ip`)
+//     options.userNet     true: also a user-mode (slirp) NIC, configured by the guest's init as
+//                         10.0.2.15/24 via 10.0.2.2 (outbound only; before any tap NIC, so with
+//                         both it is eth0 and the tap is eth1)
+//     options.accel       qemu -accel value (default 'tcg,thread=multi'; 'kvm' where /dev/kvm can
+//                         boot Debian kernels, which it cannot on the project's machine)
 //     options.qemuArgs    extra raw qemu arguments (appended)
 //     options.onConsole   (text) => void, kernel console output as it arrives
 //     options.onOutput    (text) => void, the command's output as it arrives
 //     options.signal      AbortSignal: kills the guest
 //   VmResult: { exitCode (null when the command never finished), output, console, bootMs
-//               (qemu start -> command start), commandMs, totalMs, timedOut, guestUptimeAtStart }
+//               (qemu start -> command start), commandMs, totalMs, timedOut, guestUptimeAtStart,
+//               pids: { qemu, virtiofsd } (both gone when bootVm resolves) }
 //   Guest environment: hostname "trvm", loopback up, /run/netns writable, kernel modules of the
-//   guest's release at /lib/modules/<release> and auto-loaded (busybox modprobe).
+//   guest's release at /lib/modules/<release> and auto-loaded (busybox modprobe), busybox at
+//   /run/trvm/busybox for tools the host lacks (e.g. `/run/trvm/busybox ping`).
+//   Tap example (checked: 6.12 guest pings the host over it):
+//     ip tuntap add dev trtap0 mode tap; ip addr add 198.18.231.1/24 dev trtap0; ip link set trtap0 up
+//     bootVm({ kernel, tap: { ifname: 'trtap0' }, command: 'ip link set eth0 up &&
+//       ip addr add 198.18.231.2/24 dev eth0 && ...' })
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { onExit } from 'signal-exit';
 
 export const QEMU = 'qemu-system-x86_64';
 export const VIRTIOFSD = '/usr/lib/qemu/virtiofsd';
@@ -57,7 +69,8 @@ function track(child) {
   child.once('exit', () => live.delete(child));
   if (!exitHookInstalled) {
     exitHookInstalled = true;
-    process.once('exit', () => {
+    // signal-exit: also on SIGTERM/SIGINT (tap's timeout), then lets the signal proceed.
+    onExit(() => {
       for (const c of live) {
         try { c.kill('SIGKILL'); } catch { /* already gone */ }
       }
@@ -112,6 +125,8 @@ export async function bootVm(options) {
     cpus = 2,
     timeoutMs = 600_000,
     tap,
+    userNet = false,
+    accel = 'tcg,thread=multi',
     qemuArgs = [],
     onConsole,
     onOutput,
@@ -160,10 +175,10 @@ export async function bootVm(options) {
     const append = [
       'console=ttyS0', 'panic=-1', 'oops=panic', 'quiet', 'loglevel=4', 'tsc=reliable', 'no_timer_check',
       'mitigations=off', 'rdinit=/init', `trvm.job=${join(dir, 'job.sh')}`,
-      `trvm.modules=${kernel.modulesDir}`, `trvm.release=${kernel.release}`, `trvm.keep=${cwd}`,
+      `trvm.modules=${kernel.modulesDir}`, `trvm.release=${kernel.release}`, `trvm.keep=${cwd}`, `trvm.usernet=${userNet ? 1 : 0}`,
     ].join(' ');
     const args = [
-      '-accel', 'tcg,thread=multi', '-machine', 'q35', '-cpu', 'max', '-smp', String(cpus), '-m', `${memoryMiB}M`,
+      '-accel', accel, '-machine', 'q35', '-cpu', 'max', '-smp', String(cpus), '-m', `${memoryMiB}M`,
       '-object', `memory-backend-memfd,id=mem,size=${memoryMiB}M,share=on`, '-numa', 'node,memdev=mem',
       '-nodefaults', '-no-user-config', '-display', 'none', '-no-reboot',
       '-kernel', kernel.vmlinuz, '-initrd', kernel.initramfs, '-append', append,
@@ -171,6 +186,10 @@ export async function bootVm(options) {
       '-chardev', 'stdio,id=con,signal=off', '-serial', 'chardev:con',
       '-chardev', `socket,id=res,path=${resSock},server=on,wait=on`, '-serial', 'chardev:res',
     ];
+    if (userNet) {
+      // qemu's user-mode network (slirp): outbound TCP/UDP through the host, e.g. npm's registry.
+      args.push('-netdev', 'user,id=unet', '-device', 'virtio-net-pci,netdev=unet');
+    }
     if (tap) {
       args.push('-netdev', `tap,id=net0,ifname=${tap.ifname},script=no,downscript=no`, '-device', `virtio-net-pci,netdev=net0${tap.mac ? `,mac=${tap.mac}` : ''}`);
     }
@@ -234,6 +253,7 @@ export async function bootVm(options) {
       totalMs: end - started,
       timedOut,
       guestUptimeAtStart,
+      pids: { qemu: qemu.pid ?? null, virtiofsd: virtiofsd.pid ?? null },
     };
   } finally {
     clearTimeout(timer);

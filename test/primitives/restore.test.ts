@@ -132,11 +132,17 @@ t.test('send queue refill is charged to the send buffer: EAGAIN until SO_SNDBUFF
 
   const fd = repairSocket(t, hole.port);
   lowlevel.setOption(fd, 'SO_SNDBUFFORCE', 8 << 20);
+  const refilledAt = Date.now();
   t.equal(lowlevel.refillQueue(fd, 'send', data), data.length);
   t.equal(lowlevel.getQueueSeq(fd, 'send'), 9000 + data.length, 'write_seq advanced by the refill');
   t.equal(lowlevel.queueSizes(fd).outq, data.length, 'SIOCOUTQ counts the refilled bytes');
   t.ok(lowlevel.peekQueue(fd, 'send', data.length).equals(data), 'the send queue holds exactly the refilled bytes');
-  t.equal(lowlevel.tcpInfo(fd).bytesSent ?? 0, 0, 'nothing was transmitted in repair mode');
+  // Repair mode sends nothing by itself, but the refill arms the retransmit timer, and its expiry
+  // retransmits even in repair mode (measured on 6.18: one 31,988-byte segment after ~218 ms, then
+  // 636 ms, 1470 ms). The kernel matrix's emulated guests take longer than that to get here.
+  const sent = lowlevel.tcpInfo(fd).bytesSent ?? 0;
+  if (Date.now() - refilledAt < 150) t.equal(sent, 0, 'nothing was transmitted in repair mode');
+  else t.ok(sent < data.length, `past the first RTO only retransmissions may have left (${sent} bytes)`);
 });
 
 t.test('full manual repair of one end of a live connection; ≥1 MiB each way intact afterwards', async (t) => {
