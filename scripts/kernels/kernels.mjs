@@ -86,6 +86,54 @@ function fetchPackage(pkg, release) {
 export function ensureKernel(name) {
   const spec = KERNELS.find((k) => k.name === name);
   if (!spec) throw new Error(`unknown kernel ${name} (known: ${KERNELS.map((k) => k.name).join(', ')})`);
+  // Test files run side by side (tap jobs) and each may fetch into the same cache: one at a time,
+  // or one reads a kernel another is still unpacking (seen: no modules.dep yet).
+  return withCacheLock(name, () => ensureKernelLocked(name, spec));
+}
+
+const LOCK_WAIT_MS = 15 * 60_000;
+
+/** Runs `fn` holding .kernels/<name>.lock (a directory: mkdir is atomic); a dead holder's lock is taken over. */
+function withCacheLock(name, fn) {
+  mkdirSync(CACHE, { recursive: true });
+  const lock = join(CACHE, `${name}.lock`);
+  const deadline = Date.now() + LOCK_WAIT_MS;
+  const pause = new Int32Array(new SharedArrayBuffer(4));
+  for (;;) {
+    try {
+      mkdirSync(lock);
+      writeFileSync(join(lock, 'pid'), String(process.pid));
+      break;
+    } catch (error) {
+      if (error.code !== 'EEXIST') throw error;
+      if (!holderAlive(lock)) rmSync(lock, { recursive: true, force: true });
+      else if (Date.now() > deadline) throw new Error(`${lock} still held after ${LOCK_WAIT_MS / 60_000} min`);
+      else Atomics.wait(pause, 0, 0, 200);
+    }
+  }
+  try {
+    return fn();
+  } finally {
+    rmSync(lock, { recursive: true, force: true });
+  }
+}
+
+function holderAlive(lock) {
+  let pid;
+  try {
+    pid = Number(readFileSync(join(lock, 'pid'), 'utf8'));
+  } catch {
+    return true; // just created, pid not written yet
+  }
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return error.code === 'EPERM';
+  }
+}
+
+function ensureKernelLocked(name, spec) {
   // Newest known to apt (a cheap local lookup); without apt lists, what the cache holds; with
   // neither, refresh the lists once.
   let found = newestPackage(spec);
@@ -103,7 +151,8 @@ export function ensureKernel(name) {
   const dir = join(CACHE, `linux-image-${release}`);
   const vmlinuz = join(dir, 'root', 'boot', `vmlinuz-${release}`);
   const modulesDir = join(dir, 'root', 'lib', 'modules', release);
-  if (!existsSync(vmlinuz)) fetchPackage(pkg, release);
+  // modules.dep is written last: without it an earlier fetch was cut short.
+  if (!existsSync(vmlinuz) || !existsSync(join(modulesDir, 'modules.dep'))) fetchPackage(pkg, release);
   // The initramfs is rebuilt when this directory's scripts are newer (its init changed).
   const initramfs = join(dir, 'initramfs.cpio');
   const scripts = ['initramfs.mjs'].map((f) => statSync(join(dirname(fileURLToPath(import.meta.url)), f)).mtimeMs);
