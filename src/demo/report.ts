@@ -17,7 +17,10 @@ export interface DemoReport {
   };
   results: ConnectionResult[];
   /** RSTs each host sent during the run (TcpOutRsts). */
+  /** RSTs sent per namespace from before the move until every byte was checked. */
   resets: Record<string, number>;
+  /** RSTs sent per namespace while the clients closed, after the checks. */
+  resetsAtClose?: Record<string, number>;
 }
 
 /**
@@ -72,6 +75,7 @@ export function formatReport(r: DemoReport): string {
     `image size             ${r.migration.imageBytes} bytes (${perConnection.toFixed(0)} per connection beyond queued payload)`,
     `bytes verified         ${bytes} bytes in ${ok} of ${r.results.length} connections (sha256 / per-answer checks)`,
     `resets sent            ${resets}`,
+    ...(r.resetsAtClose ? [`resets at close         ${Object.entries(r.resetsAtClose).map(([host, n]) => `${host} ${n}`).join(', ')}`] : []),
     `result                 ${ok === r.results.length && Object.values(r.resets).every((n) => n === 0) ? 'PASS: every byte intact, no reset' : 'FAIL'}`,
   ];
   for (const bad of r.results.filter((x) => !x.ok).slice(0, 5)) lines.push(`  failed ${bad.kind}: ${bad.error}`);
