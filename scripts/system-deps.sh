@@ -20,17 +20,5 @@ command -v make >/dev/null || need+=(make)
 command -v g++ >/dev/null || need+=(g++)
 command -v cc >/dev/null || need+=(gcc)
 command -v cmake >/dev/null || need+=(cmake)
-if [ ${#need[@]} -eq 0 ]; then exit 0; fi
-if [ "$(id -u)" != 0 ]; then
-  echo "tcp-repair: missing system packages: ${need[*]} (run as root, or: apt-get install ${need[*]})" >&2
-  exit 1
-fi
-echo "tcp-repair: installing system packages: ${need[*]}" >&2
-export DEBIAN_FRONTEND=noninteractive
-log=$(mktemp)
-if ! { apt-get update -qq && apt-get install -y -qq --no-install-recommends "${need[@]}"; } >"$log" 2>&1; then
-  cat "$log" >&2
-  echo "tcp-repair: apt-get failed installing ${need[*]}" >&2
-  exit 1
-fi
-rm -f "$log"
+source "$(dirname "${BASH_SOURCE[0]}")/apt-install.sh"
+apt_install_needed "the tests, demo and benchmarks"

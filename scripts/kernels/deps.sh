@@ -11,17 +11,5 @@ command -v qemu-system-x86_64 >/dev/null || need+=(qemu-system-x86)
 dpkg-query -W -f='${Status}' busybox-static 2>/dev/null | grep -q 'install ok installed' || need+=(busybox-static)
 command -v xz >/dev/null || need+=(xz-utils)
 command -v apt-get >/dev/null || { echo "tcp-repair: the kernel matrix needs a Debian system (apt-get)" >&2; exit 1; }
-if [ ${#need[@]} -eq 0 ]; then exit 0; fi
-if [ "$(id -u)" != 0 ]; then
-  echo "tcp-repair: the kernel matrix needs: ${need[*]} (run as root, or: apt-get install ${need[*]})" >&2
-  exit 1
-fi
-echo "tcp-repair: installing packages for the kernel matrix: ${need[*]}" >&2
-export DEBIAN_FRONTEND=noninteractive
-log=$(mktemp)
-if ! { apt-get update -qq && apt-get install -y -qq --no-install-recommends "${need[@]}"; } >"$log" 2>&1; then
-  cat "$log" >&2
-  echo "tcp-repair: apt-get failed installing ${need[*]}" >&2
-  exit 1
-fi
-rm -f "$log"
+source "$(dirname "${BASH_SOURCE[0]}")/../apt-install.sh"
+apt_install_needed "the kernel matrix"
