@@ -115,9 +115,11 @@ export interface FrozenRestore {
   image: SocketImage;
 }
 
-/** restore(image, { ...options, quiet: true }) without the net.Socket. */
+/**
+ * restore(image, { ...options, quiet: true }) without the net.Socket. The image must come from
+ * decodeImage, which validated it already (once per image is enough).
+ */
 export function restoreFrozen(image: SocketImage, options: Omit<RestoreOptions, 'quiet'> = {}): FrozenRestore {
-  validateImage(image);
   return { fd: restoreFd(image, { ...options, quiet: true }), image };
 }
 

@@ -63,6 +63,14 @@ const QUEUE_HIGH_WATER_BYTES = 8 * 1024 * 1024;
 /** Batched frames go out once this many bytes are pending (see Channel.send). */
 const BATCH_BYTES = 64 * 1024;
 
+/**
+ * Lets one turn of the event loop run (setImmediate): pending writes complete and the next
+ * encrypted chunk goes out, received frames get decoded.
+ */
+export function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
 /** Frames in, frames out, over one TLS socket; `next()` waits for the next frame with a timeout. */
 export class Channel {
   private readonly decoder: FrameDecoder;
@@ -98,8 +106,12 @@ export class Channel {
    * ends or BATCH_BYTES are pending, then goes out with the others in one TLS record and one
    * write: per-connection frames (images, confirmations) otherwise cost one record and one
    * syscall each. A frame sent without `batch` goes out at once, with any batched ones before it.
+   * Returns true when this call handed the pending bytes to the socket: a caller sending many
+   * frames in one synchronous run should then yield to the event loop (see yieldToEventLoop),
+   * because TLS writes one encrypted chunk at a time and learns that it went out only from an
+   * immediate; without a yield everything after the first chunk waits for the run to end.
    */
-  send(frame: Buffer, options: { batch?: boolean } = {}): void {
+  send(frame: Buffer, options: { batch?: boolean } = {}): boolean {
     if (this.failed) throw this.failed;
     if (options.batch) {
       if (!this.corked) {
@@ -115,11 +127,13 @@ export class Channel {
       }
       this.socket.write(frame);
       this.corkedBytes += frame.length;
-      if (this.corkedBytes >= BATCH_BYTES) this.flush();
-      return;
+      if (this.corkedBytes < BATCH_BYTES) return false;
+      this.flush();
+      return true;
     }
     this.socket.write(frame);
     this.flush();
+    return true;
   }
 
   /** Sends the batched frames now. */

@@ -56,16 +56,30 @@ export interface Frame {
 }
 
 export function encodeFrame(type: FrameTypeName, payload: Buffer, limits: FrameLimits = {}): Buffer {
+  const frame = allocFrame(type, payload.length, limits);
+  frame.set(payload, HEADER_BYTES);
+  return frame;
+}
+
+/**
+ * A frame of `length` payload bytes with its header written and the payload left to fill: one
+ * allocation per frame (a migration sends two frames per connection, so copies and garbage
+ * here add to the freeze).
+ */
+function allocFrame(type: FrameTypeName, length: number, limits: FrameLimits): Buffer {
   const ceiling = ceilingOf(type, limits);
-  if (payload.length > ceiling) throw new FrameError('ERR_FRAME_TOO_LARGE', `${type} frame of ${payload.length} bytes exceeds ${ceiling}`);
-  const header = Buffer.alloc(HEADER_BYTES);
-  header.writeUInt32BE(payload.length, 0);
-  header.writeUInt8(FrameType[type], 4);
-  return Buffer.concat([header, payload]);
+  if (length > ceiling) throw new FrameError('ERR_FRAME_TOO_LARGE', `${type} frame of ${length} bytes exceeds ${ceiling}`);
+  const frame = Buffer.allocUnsafe(HEADER_BYTES + length);
+  frame.writeUInt32BE(length, 0);
+  frame.writeUInt8(FrameType[type], 4);
+  return frame;
 }
 
 export function encodeJsonFrame(type: FrameTypeName, value: unknown): Buffer {
-  return encodeFrame(type, Buffer.from(JSON.stringify(value), 'utf8'));
+  const json = JSON.stringify(value);
+  const frame = allocFrame(type, Buffer.byteLength(json, 'utf8'), {});
+  frame.write(json, HEADER_BYTES, 'utf8');
+  return frame;
 }
 
 /** Accumulates stream bytes and yields whole frames; throws FrameError on a malformed stream. */
@@ -132,11 +146,13 @@ export type Meta = Buffer | string | number | boolean | null | { [key: string]: 
 export function encodeImageFrame(id: number, meta: Meta | undefined, image: Buffer, limits: FrameLimits = {}): Buffer {
   const isBytes = Buffer.isBuffer(meta);
   const metaBytes = isBytes ? (meta as Buffer) : Buffer.from(JSON.stringify(meta ?? null), 'utf8');
-  const head = Buffer.alloc(9);
-  head.writeUInt32BE(id, 0);
-  head.writeUInt8(isBytes ? META_BYTES : META_JSON, 4);
-  head.writeUInt32BE(metaBytes.length, 5);
-  return encodeFrame('IMAGE', Buffer.concat([head, metaBytes, image]), limits);
+  const frame = allocFrame('IMAGE', 9 + metaBytes.length + image.length, limits);
+  frame.writeUInt32BE(id, HEADER_BYTES);
+  frame.writeUInt8(isBytes ? META_BYTES : META_JSON, HEADER_BYTES + 4);
+  frame.writeUInt32BE(metaBytes.length, HEADER_BYTES + 5);
+  frame.set(metaBytes, HEADER_BYTES + 9);
+  frame.set(image, HEADER_BYTES + 9 + metaBytes.length);
+  return frame;
 }
 
 export function decodeImageFrame(frame: Frame): { id: number; meta: Meta; image: Buffer } {

@@ -14,7 +14,7 @@
 import type net from 'node:net';
 import { checkpoint, release, resume, type CheckpointOptions } from '../checkpoint.js';
 import { encodeImage, type SocketImage } from '../image.js';
-import { connectChannel, DEFAULT_IDENTITY, keyBytes, type Channel } from './channel.js';
+import { connectChannel, DEFAULT_IDENTITY, keyBytes, yieldToEventLoop, type Channel } from './channel.js';
 import { encodeImageFrame, encodeJsonFrame, FrameError, type Meta } from './frames.js';
 import { PROTOCOL_VERSION, parseActivated, parseFailed, parseRestored, type Failed } from './protocol.js';
 
@@ -169,7 +169,11 @@ export async function migrate(sockets: Iterable<net.Socket>, options: MigrateOpt
         continue;
       }
       inFlight.set(id, { socket, image, imageBytes });
-      channel.send(frame, { batch: true });
+      // Each full batch goes out before the next checkpoints, so the receiver restores while
+      // this loop runs (the two overlap on two CPUs): without the yield, the TLS socket sends
+      // the first batch only and the rest after the last checkpoint, and the freeze is the
+      // sum of both hosts' work instead of the larger of the two.
+      if (channel.send(frame, { batch: true })) await yieldToEventLoop();
     }
     channel.send(encodeJsonFrame('IMAGES_DONE', {}));
     // Every image must be answered exactly once: a replayed or unknown answer is a protocol
