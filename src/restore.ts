@@ -7,6 +7,8 @@
  *      listener holds the port.
  *   2. TCP_REPAIR on, IP_TRANSPARENT if the address is not (yet) ours (freebind alone lets
  *      bind pass but a repair-mode connect fails with ENETUNREACH), bind to the local address.
+ *      A receiver may have done socket(), the freeze filter and IP_TRANSPARENT before the
+ *      source froze anything (prepareFrozenSocket): none of them depends on the image.
  *   3. TCP_QUEUE_SEQ for the receive then the send queue, at the start of the bytes to refill:
  *      the kernel accepts it only while the socket is closed (EPERM after connect).
  *   4. TCP_MAXSEG: a repair-mode connect computes the segment size from the default 536 and
@@ -91,12 +93,24 @@ export function restore(image: SocketImage, options: RestoreOptions = {}): net.S
   return socket;
 }
 
-/** socket(), then the kernel state; on failure the fd is closed (in repair mode: silently). */
-function restoreFd(image: SocketImage, options: RestoreOptions): number {
-  refuseUnavailable(image, options);
-  const fd = createSocketOrExplain(image);
+/**
+ * socket() (or a prepared one), then the kernel state; on failure the fd is closed (in repair
+ * mode: silently).
+ */
+function restoreFd(image: SocketImage, options: RestoreOptions, prepared?: PreparedSocket): number {
+  let fd: number;
   try {
-    restoreKernelState(fd, image, options);
+    if (prepared && (prepared.family !== image.family || prepared.transparent !== wantsTransparent(options) || !options.quiet)) {
+      throw new TypeError('restore: the prepared socket does not match the image (family) or the options (transparent, quiet)');
+    }
+    refuseUnavailable(image, options);
+    fd = prepared ? prepared.fd : createSocketOrExplain(image);
+  } catch (error) {
+    if (prepared) discardPrepared(prepared); // handed over to this restore: it must not leak
+    throw error;
+  }
+  try {
+    restoreKernelState(fd, image, options, prepared !== undefined);
   } catch (error) {
     ll.closeFd(fd); // still in repair mode: nothing is sent
     throw explainRefusal(error);
@@ -117,10 +131,53 @@ export interface FrozenRestore {
 
 /**
  * restore(image, { ...options, quiet: true }) without the net.Socket. The image must come from
- * decodeImage, which validated it already (once per image is enough).
+ * decodeImage, which validated it already (once per image is enough). `prepared`: a socket from
+ * prepareFrozenSocket() with the same family and options, used instead of a new one (closed
+ * with the rest on failure).
  */
-export function restoreFrozen(image: SocketImage, options: Omit<RestoreOptions, 'quiet'> = {}): FrozenRestore {
-  return { fd: restoreFd(image, { ...options, quiet: true }), image };
+export function restoreFrozen(image: SocketImage, options: Omit<RestoreOptions, 'quiet'> = {}, prepared?: PreparedSocket): FrozenRestore {
+  return { fd: restoreFd(image, { ...options, quiet: true }, prepared), image };
+}
+
+/**
+ * A socket readied for a quiet restore before its image exists: socket(), the freeze filter and
+ * IP_TRANSPARENT depend only on the family, and may come before SO_REUSEADDR and TCP_REPAIR
+ * (steps 1-2). A receiver makes these when a source announces its connections, before the
+ * source freezes any, which takes their cost out of the freeze. Internal (src/migrate/).
+ */
+export interface PreparedSocket {
+  fd: number;
+  family: SocketImage['family'];
+  /** IP_TRANSPARENT is set (the restore asked for it and the feature is available). */
+  transparent: boolean;
+}
+
+/** Makes a PreparedSocket; throws (nothing left open) if the kernel refuses a step. */
+export function prepareFrozenSocket(family: SocketImage['family'], options: Pick<RestoreOptions, 'transparent'> = {}): PreparedSocket {
+  if (off.freezeFilter) throw unavailable('freezeFilter', 'a quiet restore keeps the copy behind a drop-all socket filter until activate()', 'Restore without quiet once the address has moved here.');
+  const fd = ll.createSocket(family);
+  try {
+    ll.attachFreezeFilter(fd);
+    const transparent = wantsTransparent(options);
+    if (transparent) {
+      const [level, name] = batch.transparentOption(family);
+      batch.intWrites().set(level, name, 1).apply(fd);
+    }
+    return { fd, family, transparent };
+  } catch (error) {
+    ll.closeFd(fd);
+    throw error;
+  }
+}
+
+/** Closes a PreparedSocket never used (it was never connected: nothing is sent). */
+export function discardPrepared(prepared: PreparedSocket): void {
+  ll.closeFd(prepared.fd);
+}
+
+/** IP_TRANSPARENT is set when asked for and not unavailable (see bindOrExplain otherwise). */
+function wantsTransparent(options: Pick<RestoreOptions, 'transparent'>): boolean {
+  return options.transparent === true && !off.transparent;
 }
 
 /** activate() of a FrozenRestore: the kernel side only (no Node object exists yet). */
@@ -199,7 +256,7 @@ const SEND_QUEUE = 2;
  * The kernel calls of a restore, in the order above. Integer options between two other calls go
  * to the kernel together (src/batch.ts): the steps' numbers match the list at the top.
  */
-function restoreKernelState(fd: number, image: SocketImage, options: RestoreOptions): void {
+function restoreKernelState(fd: number, image: SocketImage, options: RestoreOptions, prepared: boolean): void {
   const { family, local } = image;
   const reuse = image.socketOptions.reuseAddress;
   const finReceived = image.state === 'CLOSE_WAIT';
@@ -209,12 +266,13 @@ function restoreKernelState(fd: number, image: SocketImage, options: RestoreOpti
   const w = batch.intWrites();
 
   // 1-2: reuse, repair, address. A quiet copy is filtered from the start: nothing the peer
-  // sends may change it before it is activated.
-  if (options.quiet) ll.attachFreezeFilter(fd);
+  // sends may change it before it is activated. A prepared socket has its filter and
+  // IP_TRANSPARENT already (prepareFrozenSocket).
+  if (options.quiet && !prepared) ll.attachFreezeFilter(fd);
   w.set(C.SOL_SOCKET, C.SO_REUSEADDR!, reuse).set(C.SOL_TCP, C.TCP_REPAIR!, 1);
   // Without IP_TRANSPARENT the bind works only for an address this host already has.
-  const transparent = options.transparent === true && !off.transparent;
-  if (transparent) {
+  const transparent = wantsTransparent(options);
+  if (transparent && !prepared) {
     const [level, name] = batch.transparentOption(family);
     w.set(level, name, 1);
   }

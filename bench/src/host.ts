@@ -226,9 +226,9 @@ export async function measureHostOnce(connections: number, options: HostOptions)
     hostA.send({ migrate: true });
     const report = await nextMessage<HostMigrationReport>(hostA, 'report', 'migration', timeoutMs);
     const cpuAfter = await Promise.all([hostA, hostB].map((child) => cpuOf(child)));
-    // migrate() froze the first socket once its control channel was up, and the freeze ended
-    // when activation was confirmed.
-    const start = report.startedAt + (report.timings.connect ?? 0);
+    // migrate() froze the first socket once its control channel was up and host-b had readied
+    // its sockets, and the freeze ended when activation was confirmed.
+    const start = report.startedAt + (report.timings.connect ?? 0) + (report.timings.prepare ?? 0);
     const freeze = { start, end: start + (report.timings.frozen ?? 0) };
 
     options.progress(`host-to-host: N=${connections}, traffic on host-b…`);

@@ -40,9 +40,9 @@ const spread = (s: { p50: number; p99: number; max: number } | null) => (s ? `${
 
 export function hostTables(results: HostResult[]): string {
   const phases = table(
-    ['N', 'runs', 'checkpoint', 'transfer + restore', 'receiver restore', 'address move', 'activate', 'release', 'frozen (total freeze)', 'CPU µs/conn host-a, host-b', 'image bytes / conn beyond payload'],
+    ['N', 'runs', 'prepare (before the freeze)', 'checkpoint', 'transfer + restore', 'receiver restore', 'address move', 'activate', 'release', 'frozen (total freeze)', 'CPU µs/conn host-a, host-b', 'image bytes / conn beyond payload'],
     results.map((r) => [
-      r.connections, r.runs, ms(r.phasesMs.checkpoint), ms(r.phasesMs.transfer), ms(r.phasesMs.restore), ms(r.phasesMs.handover), ms(r.phasesMs.activate), ms(r.phasesMs.release), ms(r.frozenMs),
+      r.connections, r.runs, ms(r.phasesMs.prepare), ms(r.phasesMs.checkpoint), ms(r.phasesMs.transfer), ms(r.phasesMs.restore), ms(r.phasesMs.handover), ms(r.phasesMs.activate), ms(r.phasesMs.release), ms(r.frozenMs),
       `${fixed(r.cpuUsPerConnection['host-a'], 0)}, ${fixed(r.cpuUsPerConnection['host-b'], 0)}`, r.imageOverheadBytes,
     ]),
   );

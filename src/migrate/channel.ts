@@ -106,12 +106,12 @@ export class Channel {
    * ends or BATCH_BYTES are pending, then goes out with the others in one TLS record and one
    * write: per-connection frames (images, confirmations) otherwise cost one record and one
    * syscall each. A frame sent without `batch` goes out at once, with any batched ones before it.
-   * Returns true when this call handed the pending bytes to the socket: a caller sending many
-   * frames in one synchronous run should then yield to the event loop (see yieldToEventLoop),
-   * because TLS writes one encrypted chunk at a time and learns that it went out only from an
-   * immediate; without a yield everything after the first chunk waits for the run to end.
+   * A caller sending many frames in one synchronous run must yield to the event loop now and
+   * then (yieldToEventLoop): TLS has one encrypted write in flight at a time and learns that it
+   * completed only from an immediate, so without a yield everything after the first batch
+   * waits for the run to end.
    */
-  send(frame: Buffer, options: { batch?: boolean } = {}): boolean {
+  send(frame: Buffer, options: { batch?: boolean } = {}): void {
     if (this.failed) throw this.failed;
     if (options.batch) {
       if (!this.corked) {
@@ -127,13 +127,11 @@ export class Channel {
       }
       this.socket.write(frame);
       this.corkedBytes += frame.length;
-      if (this.corkedBytes < BATCH_BYTES) return false;
-      this.flush();
-      return true;
+      if (this.corkedBytes >= BATCH_BYTES) this.flush();
+      return;
     }
     this.socket.write(frame);
     this.flush();
-    return true;
   }
 
   /** Sends the batched frames now. */

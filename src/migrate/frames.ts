@@ -21,6 +21,7 @@ export const FrameType = {
   ACTIVATED: 7,
   ABORT: 8,
   BYE: 9,
+  PREPARED: 10,
 } as const;
 export type FrameTypeName = keyof typeof FrameType;
 const TYPE_NAMES = new Map<number, FrameTypeName>(Object.entries(FrameType).map(([k, v]) => [v, k as FrameTypeName]));

@@ -1,5 +1,7 @@
 /**
  * migrate(): the source end of a host-to-host move. The order follows what gave zero resets:
+ *   0. the receiver readies one socket per connection (socket(), freeze filter, IP_TRANSPARENT)
+ *      before anything is frozen: the part of a restore that needs no image stays out of the freeze;
  *   1. freeze and checkpoint each socket, streaming each image to the receiver as it is taken;
  *   2. the receiver restores each quietly (no window probe, writes held) and confirms it;
  *   3. once every image is confirmed, the service address moves (`handover`): before that,
@@ -11,12 +13,13 @@
  * Anything that fails before the address moves rolls back: the receiver discards its copies
  * silently and the sockets resume here, untouched.
  */
+import { isIPv6 } from 'node:net';
 import type net from 'node:net';
 import { checkpoint, release, resume, type CheckpointOptions } from '../checkpoint.js';
 import { encodeImage, type SocketImage } from '../image.js';
 import { connectChannel, DEFAULT_IDENTITY, keyBytes, yieldToEventLoop, type Channel } from './channel.js';
 import { encodeImageFrame, encodeJsonFrame, FrameError, type Meta } from './frames.js';
-import { PROTOCOL_VERSION, parseActivated, parseFailed, parseRestored, type Failed } from './protocol.js';
+import { PROTOCOL_VERSION, parseActivated, parseFailed, parsePrepared, parseRestored, type Failed } from './protocol.js';
 
 /** Options of {@link migrate}. */
 export interface MigrateOptions {
@@ -70,6 +73,8 @@ export interface StayedConnection {
 export interface PhaseTimings {
   /** Connecting and authenticating the control channel. */
   connect: number;
+  /** The receiver readying its sockets (before the freeze). */
+  prepare: number;
   /** Freezing and reading every socket (sum of checkpoint() calls). */
   checkpoint: number;
   /** First image sent to last confirmation received (includes the receiver's restores). */
@@ -93,6 +98,15 @@ export interface MigrationReport {
   error?: Error;
 }
 
+/**
+ * Image bytes sent between two yields to the event loop in the checkpoint loop. Each yield lets
+ * the TLS socket send what is pending (so the receiver restores while this host checkpoints)
+ * but also runs the application's traffic on the connections not frozen yet, which delays the
+ * rest. At N = 10,000 with 10 busy streams, yields every 64 KiB, 256 KiB and 1 MiB froze for
+ * 1,131, 1,011 and 1,168 ms (medians of 2 runs each; docs/bench.md).
+ */
+const YIELD_BYTES = 256 * 1024;
+
 interface InFlight {
   socket: net.Socket;
   image: SocketImage;
@@ -110,7 +124,7 @@ export async function migrate(sockets: Iterable<net.Socket>, options: MigrateOpt
   const timeoutMs = options.timeoutMs ?? 10000;
   const key = keyBytes(options.key);
   const list = [...sockets];
-  const t: PhaseTimings = { connect: 0, checkpoint: 0, transfer: 0, restore: 0, handover: 0, activate: 0, release: 0, frozen: 0, total: 0 };
+  const t: PhaseTimings = { connect: 0, prepare: 0, checkpoint: 0, transfer: 0, restore: 0, handover: 0, activate: 0, release: 0, frozen: 0, total: 0 };
   const started = performance.now();
   const report: MigrationReport = { moved: [], stayed: [], timings: t };
   const inFlight = new Map<number, InFlight>();
@@ -127,6 +141,24 @@ export async function migrate(sockets: Iterable<net.Socket>, options: MigrateOpt
   }
   t.connect = performance.now() - started;
 
+  // 0: announce the connections and wait until the receiver readied its sockets. Nothing is
+  // frozen yet: if this fails, every socket simply stays.
+  try {
+    const ipv6 = list.filter((socket) => isIPv6(socket.localAddress ?? '')).length;
+    channel.send(encodeJsonFrame('HELLO', { version: PROTOCOL_VERSION, count: list.length, ipv6 }));
+    const p0 = performance.now();
+    const frame = await channel.next(timeoutMs);
+    if (frame.type !== 'PREPARED') throw new FrameError('ERR_FRAME_MESSAGE', `expected PREPARED, got ${frame.type}`);
+    parsePrepared(frame);
+    t.prepare = performance.now() - p0;
+  } catch (error) {
+    channel.socket.destroy();
+    for (const socket of list) report.stayed.push(stayed(socket, error));
+    report.error = error as Error;
+    t.total = performance.now() - started;
+    return report;
+  }
+
   const rollBack = (ids: Iterable<number>, error: unknown) => {
     for (const id of ids) {
       const entry = inFlight.get(id);
@@ -138,12 +170,15 @@ export async function migrate(sockets: Iterable<net.Socket>, options: MigrateOpt
   };
 
   let firstFreeze = 0;
+  // Sockets not checkpointed yet when the channel fails stay too (the catch below lists them).
+  let nextIndex = 0;
   try {
-    channel.send(encodeJsonFrame('HELLO', { version: PROTOCOL_VERSION, count: list.length }));
     // 1-2: checkpoint and stream.
+    let sinceYield = 0;
     const transferStart = performance.now();
     firstFreeze = transferStart;
     for (const [id, socket] of list.entries()) {
+      nextIndex = id + 1;
       const c0 = performance.now();
       let image: SocketImage;
       try {
@@ -169,11 +204,16 @@ export async function migrate(sockets: Iterable<net.Socket>, options: MigrateOpt
         continue;
       }
       inFlight.set(id, { socket, image, imageBytes });
-      // Each full batch goes out before the next checkpoints, so the receiver restores while
-      // this loop runs (the two overlap on two CPUs): without the yield, the TLS socket sends
-      // the first batch only and the rest after the last checkpoint, and the freeze is the
-      // sum of both hosts' work instead of the larger of the two.
-      if (channel.send(frame, { batch: true })) await yieldToEventLoop();
+      // The images go out while this loop runs, so the receiver restores in parallel (two
+      // CPUs): without the yields the TLS socket sends the first batch only and the rest after
+      // the last checkpoint, and the freeze is the sum of both hosts' work instead of the
+      // larger of the two (see YIELD_BYTES).
+      channel.send(frame, { batch: true });
+      sinceYield += frame.length;
+      if (sinceYield >= YIELD_BYTES) {
+        sinceYield = 0;
+        await yieldToEventLoop();
+      }
     }
     channel.send(encodeJsonFrame('IMAGES_DONE', {}));
     // Every image must be answered exactly once: a replayed or unknown answer is a protocol
@@ -279,6 +319,7 @@ export async function migrate(sockets: Iterable<net.Socket>, options: MigrateOpt
     // the channel drops, and every connection resumes here.
     channel.socket.destroy();
     rollBack([...inFlight.keys()], error);
+    for (const socket of list.slice(nextIndex)) report.stayed.push(stayed(socket, error));
     report.error = error as Error;
   } finally {
     // A failed channel is destroyed at once; a good one is closed, and destroyed anyway if the

@@ -5,11 +5,19 @@
  */
 import { FrameError, parseJson, type Frame } from './frames.js';
 
-export const PROTOCOL_VERSION = 1;
+/** 2: the receiver answers HELLO with PREPARED (sockets readied before the source freezes). */
+export const PROTOCOL_VERSION = 2;
 
 export interface Hello {
   version: number;
   count: number;
+  /** How many of the connections are IPv6 sockets (the receiver prepares sockets per family). */
+  ipv6: number;
+}
+export interface Prepared {
+  /** Sockets the receiver readied (fewer than announced if it hit a limit: not an error). */
+  prepared: number;
+  prepareMs: number;
 }
 export interface Restored {
   id: number;
@@ -64,7 +72,15 @@ export function parseHello(frame: Frame): Hello {
   const o = object(frame);
   if (!Number.isInteger(o.version)) bad(frame, 'version must be an integer');
   if (!Number.isInteger(o.count) || (o.count as number) < 0) bad(frame, 'count must be a non-negative integer');
-  return { version: o.version as number, count: o.count as number };
+  const ipv6 = o.ipv6 ?? 0;
+  if (!Number.isInteger(ipv6) || (ipv6 as number) < 0 || (ipv6 as number) > (o.count as number)) bad(frame, 'ipv6 must be an integer in 0..count');
+  return { version: o.version as number, count: o.count as number, ipv6: ipv6 as number };
+}
+
+export function parsePrepared(frame: Frame): Prepared {
+  const o = object(frame);
+  if (!Number.isInteger(o.prepared) || (o.prepared as number) < 0) bad(frame, 'prepared must be a non-negative integer');
+  return { prepared: o.prepared as number, prepareMs: duration(frame, o.prepareMs, 'prepareMs') };
 }
 
 export function parseIdList(frame: Frame): IdList {

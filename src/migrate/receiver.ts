@@ -6,7 +6,8 @@
  * closed silently so the source can resume it; if the process dies instead, the kernel closes
  * those sockets in repair mode, which is just as silent.
  *
- * A session must follow HELLO, IMAGE*, IMAGES_DONE, then ABORT or ACTIVATE, then BYE; anything
+ * A session must follow HELLO (answered with PREPARED once a socket per announced connection is
+ * readied), IMAGE*, IMAGES_DONE, then ABORT or ACTIVATE, then BYE; anything
  * else (a replayed image id, more images than announced, an ACTIVATE before IMAGES_DONE, a
  * malformed message) ends the session and discards its connections.
  */
@@ -18,6 +19,7 @@ import { activateFrozen, adoptFrozen, discardFrozen, restoreFrozen, type FrozenR
 import { Channel, DEFAULT_IDENTITY, keyBytes, tlsServerOptions } from './channel.js';
 import { decodeImageFrame, encodeJsonFrame, FrameError, type Frame, type Meta } from './frames.js';
 import { PROTOCOL_VERSION, parseHello, parseIdList } from './protocol.js';
+import { SpareSockets } from './spares.js';
 
 /** Options of {@link createReceiver}. */
 export interface ReceiverOptions {
@@ -112,6 +114,7 @@ export class Receiver extends EventEmitter {
     const maxConnections = this.options.maxConnections ?? 100000;
     const pending = new Map<number, Pending>();
     const seen = new Set<number>();
+    const spares = new SpareSockets();
     this.emit('session');
     try {
       const first = await channel.next(timeoutMs);
@@ -119,12 +122,17 @@ export class Receiver extends EventEmitter {
       const hello = parseHello(first);
       if (hello.version !== PROTOCOL_VERSION) throw protocolError(`source speaks protocol ${hello.version}, this receiver ${PROTOCOL_VERSION}`);
       if (hello.count > maxConnections) throw protocolError(`source announces ${hello.count} connections, more than ${maxConnections}`);
+      // The source freezes nothing before this answer: readying the sockets now keeps that
+      // work out of the freeze.
+      const p0 = performance.now();
+      const prepared = spares.prepare({ 4: hello.count - hello.ipv6, 6: hello.ipv6 }, { transparent: this.transparent() });
+      channel.send(encodeJsonFrame('PREPARED', { prepared, prepareMs: performance.now() - p0 }));
       let phase: 'images' | 'decide' | 'activated' = 'images';
       for (;;) {
         const frame = await channel.next(timeoutMs);
         if (frame.type === 'IMAGE' && phase === 'images') {
           if (seen.size >= hello.count) throw protocolError(`more images than the ${hello.count} announced`);
-          this.restoreOne(channel, frame, pending, seen);
+          this.restoreOne(channel, frame, pending, seen, spares);
         } else if (frame.type === 'IMAGES_DONE' && phase === 'images') phase = 'decide';
         else if (frame.type === 'ABORT' && phase === 'decide') this.abort(parseIdList(frame).ids, pending);
         else if (frame.type === 'ACTIVATE' && phase === 'decide') {
@@ -143,10 +151,15 @@ export class Receiver extends EventEmitter {
       // Whatever was restored but not activated goes away without a sound: the source still
       // holds those connections and will resume them.
       this.abort([...pending.keys()], pending);
+      spares.closeAll();
     }
   }
 
-  private restoreOne(channel: Channel, frame: Frame, pending: Map<number, Pending>, seen: Set<number>): void {
+  private transparent(): boolean {
+    return this.options.transparent !== false;
+  }
+
+  private restoreOne(channel: Channel, frame: Frame, pending: Map<number, Pending>, seen: Set<number>, spares: SpareSockets): void {
     const { id, meta, image: bytes } = decodeImageFrame(frame);
     // A replayed id would restore a second copy and lose track of the first.
     if (seen.has(id)) throw protocolError(`image id ${id} received twice`);
@@ -155,7 +168,7 @@ export class Receiver extends EventEmitter {
     const started = performance.now();
     try {
       const image = decodeImage(bytes);
-      const frozen = restoreFrozen(image, { transparent: this.options.transparent !== false });
+      const frozen = restoreFrozen(image, { transparent: this.transparent() }, spares.take(image.family));
       pending.set(id, { frozen, meta });
       this.emit('restored', id, image);
       channel.send(encodeJsonFrame('RESTORED', { id, restoreMs: performance.now() - started }), { batch: true });

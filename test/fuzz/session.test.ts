@@ -11,6 +11,7 @@ import fc from 'fast-check';
 import { createReceiver } from 'tcp-repair';
 import { encodeFrame, encodeImageFrame, encodeJsonFrame, type FrameTypeName } from '../../dist/esm/migrate/frames.js';
 import { PSK_CIPHERS } from '../../dist/esm/migrate/channel.js';
+import { PROTOCOL_VERSION } from '../../dist/esm/migrate/protocol.js';
 import { realImages, runs } from './corpus.js';
 
 const KEY = 'session-fuzz-key-0123456789abcdef';
@@ -29,7 +30,7 @@ t.teardown(() => receiver.close());
 const { port } = receiver.address();
 
 const message = fc.oneof(
-  fc.constant(encodeJsonFrame('HELLO', { version: 1, count: 3 })),
+  fc.constant(encodeJsonFrame('HELLO', { version: PROTOCOL_VERSION, count: 3 })),
   fc.record({ version: fc.jsonValue(), count: fc.jsonValue() }).map((v) => encodeJsonFrame('HELLO', v)),
   fc.tuple(fc.integer({ min: 0, max: 4 }), fc.integer({ min: 0, max: corpus.length - 1 })).map(([id, i]) => encodeImageFrame(id, { n: id }, corpus[i]!)),
   fc.tuple(fc.nat(), fc.uint8Array({ maxLength: 300 })).map(([id, b]) => encodeImageFrame(id % 5, null, Buffer.from(b))),
@@ -37,14 +38,14 @@ const message = fc.oneof(
   fc.array(fc.integer({ min: 0, max: 4 }), { maxLength: 5 }).map((ids) => encodeJsonFrame('ACTIVATE', { ids })),
   fc.array(fc.integer({ min: 0, max: 4 }), { maxLength: 5 }).map((ids) => encodeJsonFrame('ABORT', { ids })),
   fc.constant(encodeJsonFrame('BYE', {})),
-  fc.tuple(fc.constantFrom<FrameTypeName>('HELLO', 'ACTIVATE', 'ABORT', 'RESTORED', 'FAILED', 'ACTIVATED'), fc.jsonValue()).map(([type, v]) => encodeJsonFrame(type, v)),
+  fc.tuple(fc.constantFrom<FrameTypeName>('HELLO', 'ACTIVATE', 'ABORT', 'RESTORED', 'FAILED', 'ACTIVATED', 'PREPARED'), fc.jsonValue()).map(([type, v]) => encodeJsonFrame(type, v)),
   fc.uint8Array({ minLength: 1, maxLength: 40 }).map((b) => Buffer.from(b)),
   fc.uint8Array({ maxLength: 40 }).map((b) => encodeFrame('HELLO', Buffer.from(b))),
 );
 
 /** A valid prefix most of the time, so later phases are reached, then anything. */
 const session = fc.tuple(fc.boolean(), fc.array(message, { maxLength: 10 }), fc.boolean()).map(([hello, rest, cut]) => ({
-  frames: hello ? [encodeJsonFrame('HELLO', { version: 1, count: 3 }), ...rest] : rest,
+  frames: hello ? [encodeJsonFrame('HELLO', { version: PROTOCOL_VERSION, count: 3 }), ...rest] : rest,
   cut,
 }));
 
@@ -81,10 +82,10 @@ t.test('random sessions against a real receiver', async (t) => {
 
 t.test('an activated connection is handed out, a discarded one never', async (t) => {
   const before = handedOut;
-  await play([encodeJsonFrame('HELLO', { version: 1, count: 1 }), encodeImageFrame(0, null, corpus[0]!), encodeJsonFrame('IMAGES_DONE', {}), encodeJsonFrame('ABORT', { ids: [0] }), encodeJsonFrame('BYE', {})], false);
+  await play([encodeJsonFrame('HELLO', { version: PROTOCOL_VERSION, count: 1 }), encodeImageFrame(0, null, corpus[0]!), encodeJsonFrame('IMAGES_DONE', {}), encodeJsonFrame('ABORT', { ids: [0] }), encodeJsonFrame('BYE', {})], false);
   await new Promise((r) => setTimeout(r, 100));
   t.equal(handedOut, before, 'aborted: not handed out');
-  await play([encodeJsonFrame('HELLO', { version: 1, count: 1 }), encodeImageFrame(0, null, corpus[0]!), encodeJsonFrame('IMAGES_DONE', {}), encodeJsonFrame('ACTIVATE', { ids: [0] }), encodeJsonFrame('BYE', {})], false);
+  await play([encodeJsonFrame('HELLO', { version: PROTOCOL_VERSION, count: 1 }), encodeImageFrame(0, null, corpus[0]!), encodeJsonFrame('IMAGES_DONE', {}), encodeJsonFrame('ACTIVATE', { ids: [0] }), encodeJsonFrame('BYE', {})], false);
   await new Promise((r) => setTimeout(r, 100));
   t.equal(handedOut, before + 1, 'activated: handed out');
 });

@@ -45,6 +45,12 @@ async function exchange(t: Tap.Test, a: net.Socket, b: net.Socket) {
 }
 
 /** A receiver that speaks the protocol up to a point, then misbehaves. */
+/** A fake receiver's first step: takes HELLO and answers PREPARED (readied nothing). */
+async function helloPrepared(ch: Channel): Promise<void> {
+  await ch.next(2000);
+  ch.send(encodeJsonFrame('PREPARED', { prepared: 0, prepareMs: 0 }));
+}
+
 async function fakeReceiver(behaviour: (channel: Channel) => Promise<void>) {
   const server = tls.createServer(tlsServerOptions(Buffer.from(KEY), 'tcp-repair'), (socket) => {
     behaviour(new Channel(socket)).catch(() => socket.destroy());
@@ -80,7 +86,7 @@ t.test('wrong key: the handshake fails, nothing is frozen, nothing restored', as
 
 t.test('receiver refuses every image: all resume on the source', async (t) => {
   const fake = await fakeReceiver(async (ch) => {
-    await ch.next(2000); // HELLO
+    await helloPrepared(ch);
     for (;;) {
       const f = await ch.next(2000);
       if (f.type === 'IMAGE') ch.send(encodeJsonFrame('FAILED', { id: decodeImageFrame(f).id, code: 'ERR_TEST', reason: 'refused by test' }));
@@ -92,7 +98,7 @@ t.test('receiver refuses every image: all resume on the source', async (t) => {
 
 t.test('receiver dies mid-transfer: all resume on the source', async (t) => {
   const fake = await fakeReceiver(async (ch) => {
-    await ch.next(2000);
+    await helloPrepared(ch);
     await ch.next(2000); // first IMAGE
     ch.socket.destroy();
   });
@@ -102,7 +108,7 @@ t.test('receiver dies mid-transfer: all resume on the source', async (t) => {
 
 t.test('receiver confirms restores then dies before activation: all resume', async (t) => {
   const fake = await fakeReceiver(async (ch) => {
-    await ch.next(2000);
+    await helloPrepared(ch);
     for (;;) {
       const f = await ch.next(2000);
       if (f.type === 'IMAGE') ch.send(encodeJsonFrame('RESTORED', { id: decodeImageFrame(f).id, restoreMs: 0 }));
