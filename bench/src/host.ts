@@ -113,7 +113,8 @@ function changed(before: Record<string, Record<string, number>>, after: Record<s
 
 const run = promisify(execFile);
 // FIN or RST, IPv4 or IPv6 (no extension headers: the test hosts send none).
-const FIN_OR_RST = 'tcp port 7000 and ((ip and tcp[13] & 5 != 0) or (ip6 and ip6[53] & 5 != 0))';
+// FINs and RSTs, and the small segments around them (pure ACKs: the segment an RST answers is often one).
+const FIN_OR_RST = 'tcp port 7000 and ((ip and tcp[13] & 5 != 0) or (ip6 and ip6[53] & 5 != 0) or less 100)';
 const RST = '(ip and tcp[13] & 4 != 0) or (ip6 and ip6[53] & 4 != 0)';
 
 /** tcpdump of FINs and RSTs on the service port in every host, while the clients close. */
