@@ -112,8 +112,8 @@ function changed(before: Record<string, Record<string, number>>, after: Record<s
 }
 
 const run = promisify(execFile);
-// FIN or RST, IPv4 or IPv6 (no extension headers: the test hosts send none).
-// FINs and RSTs, and the small segments around them (pure ACKs: the segment an RST answers is often one).
+// FINs and RSTs, IPv4 or IPv6 (no extension headers: the test hosts send none), and the small
+// segments around them: an RST at close answered a pure ACK (docs/bench.md, last section).
 const FIN_OR_RST = 'tcp port 7000 and ((ip and tcp[13] & 5 != 0) or (ip6 and ip6[53] & 5 != 0) or less 100)';
 const RST = '(ip and tcp[13] & 4 != 0) or (ip6 and ip6[53] & 4 != 0)';
 
