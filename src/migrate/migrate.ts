@@ -172,6 +172,10 @@ export async function migrate(sockets: Iterable<net.Socket>, options: MigrateOpt
   let firstFreeze = 0;
   // Sockets not checkpointed yet when the channel fails stay too (the catch below lists them).
   let nextIndex = 0;
+  // From the first freeze every connection waits for its turn unserved: the checkpoint loop
+  // yields to the event loop (see YIELD_BYTES), which would otherwise run their traffic and
+  // delay the freeze of the rest. Those that stay here flow again at the end.
+  const paused = pauseFlowing(list);
   try {
     // 1-2: checkpoint and stream.
     let sinceYield = 0;
@@ -326,9 +330,25 @@ export async function migrate(sockets: Iterable<net.Socket>, options: MigrateOpt
     // peer never answers the close (its fd must not outlive the migration).
     if (report.error) channel.socket.destroy();
     else channel.close();
+    for (const { socket } of report.stayed) if (paused.has(socket)) socket.resume();
     t.total = performance.now() - started;
   }
   return report;
+}
+
+/**
+ * Pauses the sockets in flowing mode (the application reads them with 'data' handlers) and
+ * returns them. A paused net.Socket reads at most up to its high-water mark into Node's buffer,
+ * which checkpoint() takes into the image; the application is not called.
+ */
+function pauseFlowing(sockets: net.Socket[]): Set<net.Socket> {
+  const paused = new Set<net.Socket>();
+  for (const socket of sockets) {
+    if (socket.readableFlowing !== true) continue;
+    socket.pause();
+    paused.add(socket);
+  }
+  return paused;
 }
 
 /** Sends if the channel still works; a message to a peer that is gone changes nothing. */

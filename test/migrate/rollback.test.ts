@@ -152,3 +152,34 @@ t.test('the control channel is TLS 1.3 with an ephemeral key exchange (forward s
   t.match(channel.socket.getCipher().name, /^TLS_(AES_128_GCM|CHACHA20_POLY1305)_SHA256$/);
   channel.socket.destroy();
 });
+
+t.test('connections the application reads with data handlers flow again after a rollback; one it paused stays paused', async (t) => {
+  // migrate() pauses flowing sockets while it checkpoints (their traffic would run inside the
+  // freeze); those that stay must deliver to the application's own handler again.
+  const fake = await fakeReceiver(async (ch) => {
+    await helloPrepared(ch);
+    for (;;) {
+      const f = await ch.next(2000);
+      if (f.type === 'IMAGE') ch.send(encodeJsonFrame('FAILED', { id: decodeImageFrame(f).id, code: 'ERR_TEST', reason: 'refused by test' }));
+    }
+  });
+  t.teardown(fake.close);
+  const { list, close } = await pairs(2);
+  t.teardown(close);
+  const [flowing, pausedByApp] = list;
+  const received: Buffer[] = [];
+  flowing!.server.on('data', (chunk: Buffer) => received.push(chunk));
+  pausedByApp!.server.on('data', () => {});
+  pausedByApp!.server.pause();
+  const report = await migrate(list.map((p) => p.server), { to: { host: '127.0.0.1', port: fake.port }, key: KEY, timeoutMs: 2000, handover: async () => {} });
+  t.match(report.error?.message ?? '', /refused by test/, 'the move failed');
+  t.equal(report.stayed.length, 2, 'both stayed');
+  t.equal(flowing!.server.readableFlowing, true, 'the flowing socket flows again');
+  t.equal(pausedByApp!.server.readableFlowing, false, "the socket the application paused is still paused");
+  const bytes = randomBytes(128 * 1024);
+  flowing!.client.write(bytes);
+  const deadline = Date.now() + 5000;
+  while (Buffer.concat(received).length < bytes.length && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+  const h = (x: Buffer) => createHash('sha256').update(x).digest('hex');
+  t.equal(h(Buffer.concat(received)), h(bytes), "the application's own data handler got every byte sent after the rollback");
+});
