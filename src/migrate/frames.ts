@@ -22,6 +22,8 @@ export const FrameType = {
   ABORT: 8,
   BYE: 9,
   PREPARED: 10,
+  STATUS: 11,
+  STATUS_REPLY: 12,
 } as const;
 export type FrameTypeName = keyof typeof FrameType;
 const TYPE_NAMES = new Map<number, FrameTypeName>(Object.entries(FrameType).map(([k, v]) => [v, k as FrameTypeName]));

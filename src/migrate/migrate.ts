@@ -10,16 +10,20 @@
  *      releases held writes; a probe sent before the address moved would be answered to us;
  *   5. only then are the frozen sockets here released: released earlier, they could answer a
  *      late segment with an RST.
+ * If the answer to ACTIVATE does not come, the receiver may have activated anyway (the answer was
+ * what got lost): with a handback, the source asks on a new channel (STATUS) and resumes its
+ * copies only if the receiver says it did not activate, which also stops it from doing so later.
  * Anything that fails before the address moves rolls back: the receiver discards its copies
  * silently and the sockets resume here, untouched.
  */
+import { randomBytes } from 'node:crypto';
 import { isIPv6 } from 'node:net';
 import type net from 'node:net';
 import { checkpoint, release, resume, type CheckpointOptions } from '../checkpoint.js';
 import { encodeImage, type SocketImage } from '../image.js';
 import { connectChannel, DEFAULT_IDENTITY, keyBytes, yieldToEventLoop, type Channel } from './channel.js';
 import { encodeImageFrame, encodeJsonFrame, FrameError, type Meta } from './frames.js';
-import { PROTOCOL_VERSION, parseActivated, parseFailed, parsePrepared, parseRestored, type Failed } from './protocol.js';
+import { PROTOCOL_VERSION, parseActivated, parseFailed, parsePrepared, parseRestored, parseStatusReply, type Failed, type StatusReply } from './protocol.js';
 
 /** Options of {@link migrate}. */
 export interface MigrateOptions {
@@ -124,6 +128,8 @@ export async function migrate(sockets: Iterable<net.Socket>, options: MigrateOpt
   const timeoutMs = options.timeoutMs ?? 10000;
   const key = keyBytes(options.key);
   const list = [...sockets];
+  // Names this migration for a STATUS query after a lost ACTIVATED answer.
+  const session = randomBytes(16).toString('hex');
   const t: PhaseTimings = { connect: 0, prepare: 0, checkpoint: 0, transfer: 0, restore: 0, handover: 0, activate: 0, release: 0, frozen: 0, total: 0 };
   const started = performance.now();
   const report: MigrationReport = { moved: [], stayed: [], timings: t };
@@ -145,7 +151,7 @@ export async function migrate(sockets: Iterable<net.Socket>, options: MigrateOpt
   // frozen yet: if this fails, every socket simply stays.
   try {
     const ipv6 = list.filter((socket) => isIPv6(socket.localAddress ?? '')).length;
-    channel.send(encodeJsonFrame('HELLO', { version: PROTOCOL_VERSION, count: list.length, ipv6 }));
+    channel.send(encodeJsonFrame('HELLO', { version: PROTOCOL_VERSION, count: list.length, ipv6, session }));
     const p0 = performance.now();
     const frame = await channel.next(timeoutMs);
     if (frame.type !== 'PREPARED') throw new FrameError('ERR_FRAME_MESSAGE', `expected PREPARED, got ${frame.type}`);
@@ -167,6 +173,12 @@ export async function migrate(sockets: Iterable<net.Socket>, options: MigrateOpt
       resume(entry.image);
       report.stayed.push(stayed(entry.socket, error));
     }
+  };
+
+  const rollBackMissing = (activatedIds: number[]) => {
+    const activated = new Set(activatedIds);
+    const missing = [...inFlight.keys()].filter((id) => !activated.has(id));
+    if (missing.length > 0) rollBack(missing, new Error('receiver did not activate this connection'));
   };
 
   let firstFreeze = 0;
@@ -285,19 +297,20 @@ export async function migrate(sockets: Iterable<net.Socket>, options: MigrateOpt
       channel.send(encodeJsonFrame('ACTIVATE', { ids: [...inFlight.keys()] }));
       const frame = await channel.next(timeoutMs);
       if (frame.type !== 'ACTIVATED') throw new FrameError('ERR_FRAME_MESSAGE', `expected ACTIVATED, got ${frame.type}`);
-      const a = parseActivated(frame);
-      const activated = new Set(a.ids);
-      const missing = [...inFlight.keys()].filter((id) => !activated.has(id));
-      if (missing.length > 0) rollBack(missing, new Error('receiver did not activate this connection'));
+      rollBackMissing(parseActivated(frame).ids);
     } catch (error) {
       if (options.handback) {
         channel.socket.destroy();
-        await options.handback();
-        rollBack([...inFlight.keys()], error);
-        report.error = error as Error;
-        return report;
-      }
-      report.error = error as Error;
+        // The answer may be what was lost: ask before resuming anything here.
+        const status = await askStatus(options, key, session, timeoutMs);
+        if (status?.activated) rollBackMissing(status.ids);
+        else {
+          await options.handback();
+          rollBack([...inFlight.keys()], error);
+          report.error = error as Error;
+          return report;
+        }
+      } else report.error = error as Error;
     }
     t.activate = performance.now() - a0;
     t.frozen = performance.now() - firstFreeze;
@@ -349,6 +362,25 @@ function pauseFlowing(sockets: net.Socket[]): Set<net.Socket> {
     paused.add(socket);
   }
   return paused;
+}
+
+/**
+ * Asks the receiver, on a new channel, whether it activated the session. Null when it cannot be
+ * reached or answers nonsense: the caller then treats the session as not activated (a receiver
+ * that is gone no longer holds live copies, unless it died after activating).
+ */
+async function askStatus(options: MigrateOptions, key: Buffer, session: string, timeoutMs: number): Promise<StatusReply | null> {
+  let channel: Channel | undefined;
+  try {
+    channel = await connectChannel(options.to.host, options.to.port, key, options.identity ?? DEFAULT_IDENTITY, timeoutMs);
+    channel.send(encodeJsonFrame('STATUS', { session }));
+    const frame = await channel.next(timeoutMs);
+    return frame.type === 'STATUS_REPLY' ? parseStatusReply(frame) : null;
+  } catch {
+    return null;
+  } finally {
+    channel?.socket.destroy();
+  }
 }
 
 /** Sends if the channel still works; a message to a peer that is gone changes nothing. */

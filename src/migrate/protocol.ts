@@ -11,6 +11,8 @@ export const PROTOCOL_VERSION = 2;
 export interface Hello {
   version: number;
   count: number;
+  /** The source's name for this migration, for a later STATUS query (absent: none possible). */
+  session?: string;
   /** How many of the connections are IPv6 sockets (the receiver prepares sockets per family). */
   ipv6: number;
 }
@@ -74,7 +76,33 @@ export function parseHello(frame: Frame): Hello {
   if (!Number.isInteger(o.count) || (o.count as number) < 0) bad(frame, 'count must be a non-negative integer');
   const ipv6 = o.ipv6 ?? 0;
   if (!Number.isInteger(ipv6) || (ipv6 as number) < 0 || (ipv6 as number) > (o.count as number)) bad(frame, 'ipv6 must be an integer in 0..count');
-  return { version: o.version as number, count: o.count as number, ipv6: ipv6 as number };
+  const session = o.session === undefined ? undefined : sessionName(frame, o.session);
+  return { version: o.version as number, count: o.count as number, ipv6: ipv6 as number, ...(session === undefined ? {} : { session }) };
+}
+
+/** A session name: 1-64 lowercase hex digits (the source draws 16 random bytes). */
+function sessionName(frame: Frame, value: unknown): string {
+  if (typeof value !== 'string' || !/^[0-9a-f]{1,64}$/.test(value)) bad(frame, 'session must be 1-64 lowercase hex digits');
+  return value;
+}
+
+export interface Status {
+  session: string;
+}
+export interface StatusReply {
+  /** The receiver activated the session's connections (ids: the ones it activated). */
+  activated: boolean;
+  ids: number[];
+}
+
+export function parseStatus(frame: Frame): Status {
+  return { session: sessionName(frame, object(frame).session) };
+}
+
+export function parseStatusReply(frame: Frame): StatusReply {
+  const o = object(frame);
+  if (typeof o.activated !== 'boolean') bad(frame, 'activated must be a boolean');
+  return { activated: o.activated, ids: ids(frame, o.ids) };
 }
 
 export function parsePrepared(frame: Frame): Prepared {

@@ -9,7 +9,8 @@
  * A session must follow HELLO (answered with PREPARED once a socket per announced connection is
  * readied), IMAGE*, IMAGES_DONE, then ABORT or ACTIVATE, then BYE; anything
  * else (a replayed image id, more images than announced, an ACTIVATE before IMAGES_DONE, a
- * malformed message) ends the session and discards its connections.
+ * malformed message) ends the session and discards its connections. A channel whose first
+ * message is STATUS asks what became of an earlier session (see session-outcomes.ts).
  */
 import net from 'node:net';
 import tls from 'node:tls';
@@ -18,7 +19,8 @@ import { decodeImage, type SocketImage } from '../image.js';
 import { activateFrozen, adoptFrozen, discardFrozen, restoreFrozen, type FrozenRestore } from '../restore.js';
 import { Channel, DEFAULT_IDENTITY, keyBytes, tlsServerOptions } from './channel.js';
 import { decodeImageFrame, encodeJsonFrame, FrameError, type Frame, type Meta } from './frames.js';
-import { PROTOCOL_VERSION, parseHello, parseIdList } from './protocol.js';
+import { PROTOCOL_VERSION, parseHello, parseIdList, parseStatus } from './protocol.js';
+import { SessionOutcomes } from './session-outcomes.js';
 import { SpareSockets } from './spares.js';
 
 /** Options of {@link createReceiver}. */
@@ -75,6 +77,7 @@ export class Receiver extends EventEmitter {
   private readonly server: tls.Server;
   private readonly key: Buffer;
   private readonly identity: string;
+  private readonly outcomes = new SessionOutcomes();
 
   constructor(private readonly options: ReceiverOptions, private readonly onConnection: OnConnection) {
     super();
@@ -118,6 +121,11 @@ export class Receiver extends EventEmitter {
     this.emit('session');
     try {
       const first = await channel.next(timeoutMs);
+      if (first.type === 'STATUS') {
+        channel.send(encodeJsonFrame('STATUS_REPLY', this.outcomes.query(parseStatus(first).session)));
+        channel.close();
+        return;
+      }
       if (first.type !== 'HELLO') throw protocolError(`expected HELLO, got ${first.type}`);
       const hello = parseHello(first);
       if (hello.version !== PROTOCOL_VERSION) throw protocolError(`source speaks protocol ${hello.version}, this receiver ${PROTOCOL_VERSION}`);
@@ -138,8 +146,11 @@ export class Receiver extends EventEmitter {
         else if (frame.type === 'ACTIVATE' && phase === 'decide') {
           phase = 'activated';
           const { ids } = parseIdList(frame);
+          // The source asked about this session on another channel, heard "not activated" and
+          // resumed its own copies: activating these too would make two live copies.
+          if (hello.session !== undefined && !this.outcomes.mayActivate(hello.session)) throw protocolError('ACTIVATE for a session a status query already answered as not activated');
           this.emit('activate', ids);
-          this.activateAll(channel, ids, pending);
+          this.activateAll(channel, ids, pending, hello.session);
         } else if (frame.type === 'BYE' && phase !== 'images') break;
         else throw protocolError(`unexpected ${frame.type} frame ${phase === 'images' ? 'while receiving images' : phase === 'decide' ? 'after the images' : 'after activation'}`);
       }
@@ -179,7 +190,7 @@ export class Receiver extends EventEmitter {
     }
   }
 
-  private activateAll(channel: Channel, ids: number[], pending: Map<number, Pending>): void {
+  private activateAll(channel: Channel, ids: number[], pending: Map<number, Pending>, session: string | undefined): void {
     const started = performance.now();
     const activated: Array<[number, Pending]> = [];
     for (const id of ids) {
@@ -189,8 +200,10 @@ export class Receiver extends EventEmitter {
       activateFrozen(entry.frozen);
       activated.push([id, entry]);
     }
-    // The connections are live in the kernel: the source may release its copies now. Bytes
-    // arriving before the net.Sockets below exist wait in the kernel's receive queues.
+    // The connections are live in the kernel: the source may release its copies now (and is
+    // told so again if it asks: this answer may be lost). Bytes arriving before the net.Sockets
+    // below exist wait in the kernel's receive queues.
+    if (session !== undefined) this.outcomes.recordActivated(session, activated.map(([id]) => id));
     channel.send(encodeJsonFrame('ACTIVATED', { ids: activated.map(([id]) => id), activateMs: performance.now() - started }));
     // Handed to the application only now, so an aborted session never shows it a socket.
     for (const [id, entry] of activated) {

@@ -9,7 +9,7 @@ import {
   FrameDecoder, FrameError, FrameType, encodeFrame, encodeImageFrame, decodeImageFrame,
   MAX_CONTROL_FRAME_BYTES, MAX_IMAGE_FRAME_BYTES, type Frame, type FrameTypeName,
 } from '../../dist/esm/migrate/frames.js';
-import { parseActivated, parseFailed, parseHello, parseIdList, parseRestored } from '../../dist/esm/migrate/protocol.js';
+import { parseActivated, parseFailed, parseHello, parseIdList, parsePrepared, parseRestored, parseStatus, parseStatusReply } from '../../dist/esm/migrate/protocol.js';
 import { decodeImage, ImageError } from 'tcp-repair';
 import { HANG_MS, mutated, realImages, runs } from './corpus.js';
 
@@ -156,7 +156,7 @@ t.test('decodeImageFrame on arbitrary and mutated payloads', async (t) => {
 });
 
 t.test('message parsers on arbitrary JSON and bytes', async (t) => {
-  const parsers = [parseHello, parseIdList, parseRestored, parseFailed, parseActivated];
+  const parsers = [parseHello, parseIdList, parseRestored, parseFailed, parseActivated, parsePrepared, parseStatus, parseStatusReply];
   let accepted = 0;
   const check = (payload: Buffer) => {
     for (const parse of parsers) {

@@ -9,7 +9,7 @@ import { once } from 'node:events';
 import { readdirSync } from 'node:fs';
 import fc from 'fast-check';
 import { createReceiver } from 'tcp-repair';
-import { encodeFrame, encodeImageFrame, encodeJsonFrame, type FrameTypeName } from '../../dist/esm/migrate/frames.js';
+import { FrameDecoder, encodeFrame, encodeImageFrame, encodeJsonFrame, type FrameTypeName } from '../../dist/esm/migrate/frames.js';
 import { PSK_CIPHERS } from '../../dist/esm/migrate/channel.js';
 import { PROTOCOL_VERSION } from '../../dist/esm/migrate/protocol.js';
 import { realImages, runs } from './corpus.js';
@@ -38,7 +38,7 @@ const message = fc.oneof(
   fc.array(fc.integer({ min: 0, max: 4 }), { maxLength: 5 }).map((ids) => encodeJsonFrame('ACTIVATE', { ids })),
   fc.array(fc.integer({ min: 0, max: 4 }), { maxLength: 5 }).map((ids) => encodeJsonFrame('ABORT', { ids })),
   fc.constant(encodeJsonFrame('BYE', {})),
-  fc.tuple(fc.constantFrom<FrameTypeName>('HELLO', 'ACTIVATE', 'ABORT', 'RESTORED', 'FAILED', 'ACTIVATED', 'PREPARED'), fc.jsonValue()).map(([type, v]) => encodeJsonFrame(type, v)),
+  fc.tuple(fc.constantFrom<FrameTypeName>('HELLO', 'ACTIVATE', 'ABORT', 'RESTORED', 'FAILED', 'ACTIVATED', 'PREPARED', 'STATUS', 'STATUS_REPLY'), fc.jsonValue()).map(([type, v]) => encodeJsonFrame(type, v)),
   fc.uint8Array({ minLength: 1, maxLength: 40 }).map((b) => Buffer.from(b)),
   fc.uint8Array({ maxLength: 40 }).map((b) => encodeFrame('HELLO', Buffer.from(b))),
 );
@@ -88,6 +88,50 @@ t.test('an activated connection is handed out, a discarded one never', async (t)
   await play([encodeJsonFrame('HELLO', { version: PROTOCOL_VERSION, count: 1 }), encodeImageFrame(0, null, corpus[0]!), encodeJsonFrame('IMAGES_DONE', {}), encodeJsonFrame('ACTIVATE', { ids: [0] }), encodeJsonFrame('BYE', {})], false);
   await new Promise((r) => setTimeout(r, 100));
   t.equal(handedOut, before + 1, 'activated: handed out');
+});
+
+/** Opens a channel, sends `frames`, and returns the first frame the receiver answers. */
+async function ask(frames: Buffer[]): Promise<{ type: string; value: unknown }> {
+  const socket = tls.connect({ host: '127.0.0.1', port, pskCallback: () => ({ psk: Buffer.from(KEY), identity: 'tcp-repair' }), ciphers: PSK_CIPHERS, minVersion: 'TLSv1.3', maxVersion: 'TLSv1.3', checkServerIdentity: () => undefined });
+  socket.on('error', () => {});
+  await once(socket, 'secureConnect');
+  const decoder = new FrameDecoder();
+  const answer = new Promise<{ type: string; value: unknown }>((resolve) => {
+    socket.on('data', (chunk: Buffer) => {
+      const [frame] = decoder.push(chunk);
+      if (frame) resolve({ type: frame.type, value: JSON.parse(frame.payload.toString('utf8')) });
+    });
+  });
+  for (const f of frames) socket.write(f);
+  const result = await answer;
+  socket.destroy();
+  return result;
+}
+
+t.test('STATUS: an activated session says so; a status query fences a session not activated, whose later ACTIVATE is refused', async (t) => {
+  const before = handedOut;
+  const errorsBefore = sessionErrors.get('ERR_FRAME_MESSAGE') ?? 0;
+  // Session 'a1' activates its one connection.
+  await play([encodeJsonFrame('HELLO', { version: PROTOCOL_VERSION, count: 1, session: 'a1' }), encodeImageFrame(0, null, corpus[0]!), encodeJsonFrame('IMAGES_DONE', {}), encodeJsonFrame('ACTIVATE', { ids: [0] }), encodeJsonFrame('BYE', {})], false);
+  await new Promise((r) => setTimeout(r, 100));
+  t.equal(handedOut, before + 1, 'a1 handed out');
+  t.same(await ask([encodeJsonFrame('STATUS', { session: 'a1' })]), { type: 'STATUS_REPLY', value: { activated: true, ids: [0] } }, 'a1: activated');
+  // Session 'b2' restores, then a status query arrives before its ACTIVATE.
+  const socket = tls.connect({ host: '127.0.0.1', port, pskCallback: () => ({ psk: Buffer.from(KEY), identity: 'tcp-repair' }), ciphers: PSK_CIPHERS, minVersion: 'TLSv1.3', maxVersion: 'TLSv1.3', checkServerIdentity: () => undefined });
+  socket.on('error', () => {});
+  socket.on('data', () => {});
+  await once(socket, 'secureConnect');
+  const closed = new Promise((resolve) => socket.once('close', resolve));
+  for (const f of [encodeJsonFrame('HELLO', { version: PROTOCOL_VERSION, count: 1, session: 'b2' }), encodeImageFrame(0, null, corpus[0]!), encodeJsonFrame('IMAGES_DONE', {})]) socket.write(f);
+  await new Promise((r) => setTimeout(r, 100));
+  t.same(await ask([encodeJsonFrame('STATUS', { session: 'b2' })]), { type: 'STATUS_REPLY', value: { activated: false, ids: [] } }, 'b2: not activated');
+  socket.write(encodeJsonFrame('ACTIVATE', { ids: [0] }));
+  socket.end(encodeJsonFrame('BYE', {}));
+  await closed;
+  await new Promise((r) => setTimeout(r, 100));
+  t.equal(handedOut, before + 1, 'b2 never handed out: its ACTIVATE came after the status query');
+  t.equal(sessionErrors.get('ERR_FRAME_MESSAGE') ?? 0, errorsBefore + 1, 'b2 ended with a protocol error');
+  t.same(await ask([encodeJsonFrame('STATUS', { session: 'c3' })]), { type: 'STATUS_REPLY', value: { activated: false, ids: [] } }, 'an unknown session: not activated');
 });
 
 t.test('no unexpected exception escaped', async (t) => {

@@ -70,6 +70,20 @@ for (const [mode, what, expected] of tampering) {
   });
 }
 
+t.test('the answer to ACTIVATE lost: the source asks, finds the connections live at the destination and does not resume them (lose-activated)', async (t) => {
+  await withHarness(t, {}, async (h) => {
+    const to = await startProxy(t, h, 'lose-activated');
+    const result = await h.move({ timeoutMs: 3000, to, handback: true });
+    t.equal(result.outcome.error, undefined, 'no error: the status query said activated');
+    t.equal(result.outcome.moved, CONNECTIONS, 'every connection moved');
+    t.notOk(result.handedBack, 'the address stayed at the destination (one live copy, not two)');
+    await h.waitProgress();
+    t.same(await h.resets(), { in: 0, out: 0 }, 'no reset');
+    const v = await h.verifyAll();
+    t.ok(v.ok, v.problems.join('; ') || 'every byte intact');
+  });
+});
+
 t.test('image frames reordered among themselves: harmless, everything moves', async (t) => {
   await withHarness(t, {}, async (h) => {
     const to = await startProxy(t, h, 'reorder-images');
