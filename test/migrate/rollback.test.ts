@@ -8,6 +8,7 @@ import { createReceiver, migrate } from 'tcp-repair';
 import { Channel, tlsServerOptions } from '../../dist/esm/migrate/channel.js';
 import { decodeImageFrame, encodeJsonFrame } from '../../dist/esm/migrate/frames.js';
 import { heldCount } from '../../dist/esm/source-holds.js';
+import { scaled } from '../helpers/time-scale.js';
 
 const KEY = 'a-test-key-of-at-least-16-bytes';
 
@@ -57,7 +58,7 @@ async function fakeReceiver(behaviour: (channel: Channel) => Promise<void>) {
 async function expectRollback(t: Tap.Test, port: number, key: string, code?: RegExp) {
   const { list, close } = await pairs(3);
   t.teardown(close);
-  const report = await migrate(list.map((p) => p.server), { to: { host: '127.0.0.1', port }, key, timeoutMs: 2000, handover: async () => {} });
+  const report = await migrate(list.map((p) => p.server), { to: { host: '127.0.0.1', port }, key, timeoutMs: scaled(2000), handover: async () => {} });
   t.ok(report.error, `migration failed: ${report.error?.message}`);
   if (code) t.match(report.error?.message ?? '', code);
   t.equal(report.moved.length, 0, 'nothing moved');
@@ -80,9 +81,9 @@ t.test('wrong key: the handshake fails, nothing is frozen, nothing restored', as
 
 t.test('receiver refuses every image: all resume on the source', async (t) => {
   const fake = await fakeReceiver(async (ch) => {
-    await ch.next(2000); // HELLO
+    await ch.next(scaled(2000)); // HELLO
     for (;;) {
-      const f = await ch.next(2000);
+      const f = await ch.next(scaled(2000));
       if (f.type === 'IMAGE') ch.send(encodeJsonFrame('FAILED', { id: decodeImageFrame(f).id, code: 'ERR_TEST', reason: 'refused by test' }));
     }
   });
@@ -92,8 +93,8 @@ t.test('receiver refuses every image: all resume on the source', async (t) => {
 
 t.test('receiver dies mid-transfer: all resume on the source', async (t) => {
   const fake = await fakeReceiver(async (ch) => {
-    await ch.next(2000);
-    await ch.next(2000); // first IMAGE
+    await ch.next(scaled(2000));
+    await ch.next(scaled(2000)); // first IMAGE
     ch.socket.destroy();
   });
   t.teardown(fake.close);
@@ -102,9 +103,9 @@ t.test('receiver dies mid-transfer: all resume on the source', async (t) => {
 
 t.test('receiver confirms restores then dies before activation: all resume', async (t) => {
   const fake = await fakeReceiver(async (ch) => {
-    await ch.next(2000);
+    await ch.next(scaled(2000));
     for (;;) {
-      const f = await ch.next(2000);
+      const f = await ch.next(scaled(2000));
       if (f.type === 'IMAGE') ch.send(encodeJsonFrame('RESTORED', { id: decodeImageFrame(f).id, restoreMs: 0 }));
       if (f.type === 'ACTIVATE') { ch.socket.destroy(); return; }
     }
@@ -114,7 +115,7 @@ t.test('receiver confirms restores then dies before activation: all resume', asy
   t.teardown(close);
   // Without a handover the source cannot tell the activation happened: with a handback it rolls back.
   let handedBack = 0;
-  const report = await migrate(list.map((p) => p.server), { to: { host: '127.0.0.1', port: fake.port }, key: KEY, timeoutMs: 2000, handover: async () => {}, handback: async () => { handedBack++; } });
+  const report = await migrate(list.map((p) => p.server), { to: { host: '127.0.0.1', port: fake.port }, key: KEY, timeoutMs: scaled(2000), handover: async () => {}, handback: async () => { handedBack++; } });
   t.ok(report.error, 'migration failed');
   t.equal(handedBack, 1, 'address handed back');
   t.equal(report.stayed.length, 2);
@@ -122,7 +123,7 @@ t.test('receiver confirms restores then dies before activation: all resume', asy
 });
 
 t.test('receiver silent: the source times out and resumes', async (t) => {
-  const fake = await fakeReceiver(async (ch) => { await new Promise((r) => setTimeout(r, 2500)); ch.close(); });
+  const fake = await fakeReceiver(async (ch) => { await new Promise((r) => setTimeout(r, scaled(2500))); ch.close(); });
   t.teardown(fake.close);
   await expectRollback(t, fake.port, KEY, /within/);
 });
@@ -140,7 +141,7 @@ t.test('the control channel is TLS 1.3 with an ephemeral key exchange (forward s
   const receiver = createReceiver({ host: '127.0.0.1', port: 0, key: KEY }, () => {});
   await receiver.listen();
   t.teardown(() => receiver.close());
-  const channel = await connectChannel('127.0.0.1', receiver.address().port, Buffer.from(KEY), 'tcp-repair', 2000);
+  const channel = await connectChannel('127.0.0.1', receiver.address().port, Buffer.from(KEY), 'tcp-repair', scaled(2000));
   t.equal(channel.socket.getProtocol(), 'TLSv1.3');
   t.equal(channel.socket.getEphemeralKeyInfo()?.type, 'ECDH');
   t.match(channel.socket.getCipher().name, /^TLS_(AES_128_GCM|CHACHA20_POLY1305)_SHA256$/);
