@@ -140,7 +140,7 @@ export class SoakHarness {
       port: SERVICE_PORT,
       receiver: this.controlAddress(role),
       transparent: role === 'host-b' ? this.options.transparentB !== false : true,
-      receiverTimeoutMs: this.options.receiverTimeoutMs ?? 30000,
+      receiverTimeoutMs: this.options.receiverTimeoutMs ?? hangGuardMs(30000),
       chunkBytes: this.options.chunkBytes,
       intervalMs: this.options.intervalMs,
     };
