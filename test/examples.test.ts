@@ -4,11 +4,12 @@ import t from 'tap';
 import { spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { scaled } from './helpers/time-scale.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 
 function runExample(file: string, args: string[] = []) {
-  const r = spawnSync(process.execPath, [`examples/${file}`, ...args], { cwd: root, encoding: 'utf8', timeout: 120_000 });
+  const r = spawnSync(process.execPath, [`examples/${file}`, ...args], { cwd: root, encoding: 'utf8', timeout: scaled(120_000) });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 

@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { fileURLToPath } from 'node:url';
 import { createTopology, run, sweepStale, type HostRole, type Topology } from 'tcp-repair/topology';
+import { scaled } from './helpers/time-scale.js';
 
 const PORT = 7000;
 
@@ -21,7 +22,9 @@ function serveRole(topology: Topology, role: HostRole): void {
 /** Connects from the client to the service address; resolves with the role that answered. */
 async function whoAnswers(topology: Topology, family: 4 | 6): Promise<{ role: string; ms: number }> {
   const target = family === 4 ? `TCP4:${topology.service.ipv4}:${PORT}` : `TCP6:[${topology.service.ipv6}]:${PORT}`;
-  const { stdout, ms } = await topology.exec('client', 'socat', ['-t', '0.01', '-T', '2', '-', `${target},connect-timeout=2`], { timeoutMs: 5000 });
+  // Hang guards, stretched in emulated guests (test/helpers/time-scale.ts).
+  const s = String(scaled(2000) / 1000);
+  const { stdout, ms } = await topology.exec('client', 'socat', ['-t', '0.01', '-T', s, '-', `${target},connect-timeout=${s}`], { timeoutMs: scaled(5000) });
   return { role: stdout.trim(), ms };
 }
 
@@ -58,7 +61,9 @@ for (const overlay of [undefined, 'vxlan'] as const) t.test(`the service address
   for (const family of [4, 6] as const) {
     const answer = await whoAnswers(topology, family);
     t.equal(answer.role, 'host-b', `IPv${family} reaches host-b after the move`);
-    t.ok(answer.ms < 1000, `IPv${family} first connection after the move took ${answer.ms.toFixed(1)} ms (spawn included)`);
+    // "At once": not after the neighbour entry expires (the silent move below shows the client
+    // keeps the old MAC). The bound includes spawning socat, so it stretches in emulated guests.
+    t.ok(answer.ms < scaled(1000), `IPv${family} first connection after the move took ${answer.ms.toFixed(1)} ms (spawn included)`);
   }
   t.comment(`${overlay ?? 'underlay'} move: remove ${timings.remove.toFixed(1)} ms, add ${timings.add.toFixed(1)} ms, announce ${timings.announce.toFixed(1)} ms, total ${timings.total.toFixed(1)} ms`);
   await t.rejects(topology.moveServiceAddress('host-a', 'host-b'), /service address is on host-b/);

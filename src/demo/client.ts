@@ -5,6 +5,7 @@
  */
 import net from 'node:net';
 import { createHash, randomBytes } from 'node:crypto';
+import { hangGuardMs } from '../child-ipc.js';
 
 const config = JSON.parse(process.argv[2] ?? '{}') as {
   addresses: string[];
@@ -78,7 +79,7 @@ async function streamConnection(address: string): Promise<() => Promise<Connecti
   }, 2);
   return async () => {
     clearInterval(pump);
-    const deadline = Date.now() + 30000;
+    const deadline = Date.now() + hangGuardMs(30000);
     while (receivedBytes < sentBytes && Date.now() < deadline && error === undefined) await new Promise((r) => setTimeout(r, 20));
     const out = { bytes: sentBytes, sha256: sent.digest('hex') };
     const back = { bytes: receivedBytes, sha256: received.digest('hex') };
@@ -134,7 +135,7 @@ async function requestConnection(address: string): Promise<() => Promise<Connect
   }, config.requestIntervalMs);
   return async () => {
     clearInterval(ticker);
-    const deadline = Date.now() + 30000;
+    const deadline = Date.now() + hangGuardMs(30000);
     while (outstanding && Date.now() < deadline && error === undefined) await new Promise((r) => setTimeout(r, 20));
     const ok = error === undefined && wrong === 0 && outstanding === null && answered > 0;
     socket.destroy();

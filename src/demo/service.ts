@@ -4,6 +4,7 @@
  * receiver and serves what arrives.
  */
 import net from 'node:net';
+import { hangGuardMs } from '../child-ipc.js';
 import { migrate } from '../migrate/migrate.js';
 import { createReceiver } from '../migrate/receiver.js';
 import { newConnectionState, serve, stateOf, type ConnectionState } from './protocol.js';
@@ -87,6 +88,9 @@ async function runHostA(): Promise<void> {
     const report = await migrate(sockets, {
       to: config.control,
       key: config.key,
+      // migrate()'s default per-step wait, stretched on slow (emulated) machines like the rest of
+      // the demo's hang guards (child-ipc.ts).
+      timeoutMs: hangGuardMs(10_000),
       meta: (socket) => stateOf(socket) as unknown as Record<string, unknown>,
       handover: () =>
         new Promise<void>((resolve, reject) => {
@@ -100,7 +104,8 @@ async function runHostA(): Promise<void> {
 }
 
 async function runHostB(): Promise<void> {
-  const receiver = createReceiver({ host: config.control.host, port: config.control.port, key: config.key }, (socket, meta) => {
+  // The receiver's default session timeout, stretched as above.
+  const receiver = createReceiver({ host: config.control.host, port: config.control.port, key: config.key, timeoutMs: hangGuardMs(30_000) }, (socket, meta) => {
     connections.add(socket);
     serve(socket, meta as unknown as ConnectionState);
   });

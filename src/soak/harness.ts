@@ -8,7 +8,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
-import { waitForMessage, type ChildMessage } from '../child-ipc.js';
+import { hangGuardMs, waitForMessage, type ChildMessage } from '../child-ipc.js';
 import { createTopology, type Topology } from '../topology/index.js';
 import { killChildren, registerChild } from '../topology/cleanup.js';
 import { execIn } from '../topology/run.js';
@@ -140,7 +140,7 @@ export class SoakHarness {
       port: SERVICE_PORT,
       receiver: this.controlAddress(role),
       transparent: role === 'host-b' ? this.options.transparentB !== false : true,
-      receiverTimeoutMs: this.options.receiverTimeoutMs ?? 30000,
+      receiverTimeoutMs: this.options.receiverTimeoutMs ?? hangGuardMs(30000),
       chunkBytes: this.options.chunkBytes,
       intervalMs: this.options.intervalMs,
     };
@@ -229,7 +229,7 @@ export class SoakHarness {
    */
   async waitProgress(timeoutMs = 20000): Promise<void> {
     const start = await this.snapshot();
-    const deadline = Date.now() + timeoutMs;
+    const deadline = Date.now() + hangGuardMs(timeoutMs);
     for (;;) {
       const now = await this.snapshot();
       const stuck = [...start.keys()].filter((id) => {
@@ -262,7 +262,7 @@ export class SoakHarness {
   async verifyAll(timeoutMs = 30000): Promise<Verification> {
     await request(this.client, { cmd: 'quiesce' }, 'quiesced');
     await request(this.node(this.owner), { cmd: 'quiesce' }, 'quiesced');
-    const deadline = Date.now() + timeoutMs;
+    const deadline = Date.now() + hangGuardMs(timeoutMs);
     let problems: string[] = [];
     let final: ClientConnectionStatus[] = [];
     let server: ConnectionStatus[] = [];

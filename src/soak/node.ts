@@ -14,6 +14,7 @@
 import net from 'node:net';
 import { readdirSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
+import { hangGuardMs } from '../child-ipc.js';
 import { migrate } from '../migrate/migrate.js';
 import { createReceiver, type Receiver } from '../migrate/receiver.js';
 import { heldCount } from '../source-holds.js';
@@ -196,7 +197,7 @@ async function runMigration(command: Extract<Command, { cmd: 'migrate' }>): Prom
     const report = await migrate(sockets, {
       to: command.to,
       key: command.key ?? KEY,
-      timeoutMs: command.timeoutMs ?? 10000,
+      timeoutMs: command.timeoutMs ?? hangGuardMs(10000),
       meta: (socket) => ({ ...connections.get(socket)!.state }),
       handover: () => new Promise<void>((resolve, reject) => {
         handoverWaiter = (error) => (error ? reject(new Error(error)) : resolve());
@@ -225,7 +226,7 @@ async function runMigration(command: Extract<Command, { cmd: 'migrate' }>): Prom
 
 async function main(): Promise<void> {
   const receiver = createReceiver(
-    { host: config.receiver.host, port: config.receiver.port, key: KEY, transparent: config.transparent !== false, timeoutMs: config.receiverTimeoutMs ?? 30000 },
+    { host: config.receiver.host, port: config.receiver.port, key: KEY, transparent: config.transparent !== false, timeoutMs: config.receiverTimeoutMs ?? hangGuardMs(30000) },
     (socket, meta) => adopt(socket, meta as unknown as State),
   );
   receiver.on('sessionError', (error: Error & { code?: string }) => send({ event: 'sessionError', code: error.code, message: error.message }));

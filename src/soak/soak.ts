@@ -4,6 +4,7 @@
  * directions). Every move is verified: every connection moved, none reset, and every one
  * carried new bytes both ways afterwards; at the end every byte of every stream is checked.
  */
+import { hangGuardMs } from '../child-ipc.js';
 import { SoakHarness, type HarnessOptions } from './harness.js';
 
 export interface SoakOptions extends Partial<HarnessOptions> {
@@ -74,7 +75,7 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
       let failed = 0;
       let firstFailure: string | undefined;
       for (let i = 0; i < options.moves && failed === 0; i++) {
-        const result = await harness.move({ timeoutMs: options.timeoutMs ?? 15000 });
+        const result = await harness.move({ timeoutMs: options.timeoutMs ?? hangGuardMs(15000) });
         const o = result.outcome;
         if (o.error || o.moved !== options.connections) {
           failed++;

@@ -3,6 +3,7 @@
  * talks: `ip netns add` with a unique name, loopback up, deleted on teardown.
  */
 import { execFileSync, spawn } from 'node:child_process';
+import { scaled } from './time-scale.js';
 
 let counter = 0;
 
@@ -10,7 +11,7 @@ export interface Netns {
   name: string;
   /** Runs a command inside the namespace and returns its stdout. */
   exec(command: string, args: string[]): string;
-  /** Runs `node script` inside the namespace; resolves with its exit code and output. */
+  /** Runs `node script` inside the namespace; resolves with its exit code and output. Kills it after `timeoutMs` (a hang guard, scaled: time-scale.ts). */
   node(script: string, args?: string[], timeoutMs?: number): Promise<{ code: number | null; stdout: string; stderr: string }>;
   /** A kernel counter of the namespace (nstat -az NAME), e.g. 'TcpOutRsts'. */
   counter(name: string): number;
@@ -39,7 +40,7 @@ export function createNetns(prefix = 'tcprt'): Netns {
         const timer = setTimeout(() => {
           child.kill('SIGKILL');
           reject(new Error(`node ${script} in ${name} timed out; stderr: ${stderr}`));
-        }, timeoutMs);
+        }, scaled(timeoutMs));
         child.on('error', reject);
         child.on('close', (code) => {
           clearTimeout(timer);

@@ -6,6 +6,7 @@ import net from 'node:net';
 import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
 import { lowlevel } from 'tcp-repair';
+import { scaled } from './time-scale.js';
 
 export type Family = 4 | 6;
 
@@ -92,7 +93,7 @@ export function sha256(data: Uint8Array): string {
 
 export { randomBytes };
 
-/** Collects exactly `length` bytes from a (resumed) socket, or rejects after `timeoutMs`. */
+/** Collects exactly `length` bytes from a (resumed) socket, or rejects after `timeoutMs` (a hang guard, scaled: time-scale.ts). */
 export function readBytes(socket: net.Socket, length: number, timeoutMs = 10_000): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
@@ -111,7 +112,7 @@ export function readBytes(socket: net.Socket, length: number, timeoutMs = 10_000
       if (got >= length) done();
     };
     const onEnd = () => done(new Error(`socket ended after ${got} of ${length} bytes`));
-    const timer = setTimeout(() => done(new Error(`timed out after ${got} of ${length} bytes`)), timeoutMs);
+    const timer = setTimeout(() => done(new Error(`timed out after ${got} of ${length} bytes`)), scaled(timeoutMs));
     socket.on('data', onData);
     socket.on('end', onEnd);
     socket.resume();
@@ -125,9 +126,9 @@ export function writeAll(socket: net.Socket, data: Uint8Array): Promise<void> {
 
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
-/** Polls `predicate` every few milliseconds until it holds; throws after `timeoutMs`. */
+/** Polls `predicate` every few milliseconds until it holds; throws after `timeoutMs` (a hang guard, scaled: time-scale.ts). */
 export async function waitFor(predicate: () => boolean, timeoutMs = 5000, what = 'condition'): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
+  const deadline = Date.now() + scaled(timeoutMs);
   while (!predicate()) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await sleep(5);

@@ -2,6 +2,7 @@
 import net from 'node:net';
 import { createHash } from 'node:crypto';
 import { once } from 'node:events';
+import { scaled } from './time-scale.js';
 
 export const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
@@ -77,9 +78,9 @@ export class Collector {
   bytes(): Buffer {
     return Buffer.concat(this.chunks);
   }
-  /** Resolves once `n` bytes arrived (or 'end'); rejects after `timeoutMs`. */
+  /** Resolves once `n` bytes arrived (or 'end'); rejects after `timeoutMs` (a hang guard, scaled: time-scale.ts). */
   async waitFor(n: number, timeoutMs = 10_000): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
+    const deadline = Date.now() + scaled(timeoutMs);
     while (this.length < n && !this.ended) {
       const left = deadline - Date.now();
       if (left <= 0) throw new Error(`timed out waiting for ${n} bytes (have ${this.length})`);
@@ -93,7 +94,7 @@ export class Collector {
     }
   }
   async waitEnd(timeoutMs = 10_000): Promise<void> {
-    const deadline = Date.now() + timeoutMs;
+    const deadline = Date.now() + scaled(timeoutMs);
     while (!this.ended) {
       if (Date.now() > deadline) throw new Error('timed out waiting for end');
       await sleep(5);
@@ -125,9 +126,9 @@ export function writeNoWait(socket: net.Socket, data: Buffer): void {
   socket.write(data);
 }
 
-/** Polls `check` every few ms until it returns true; throws after `timeoutMs`. */
+/** Polls `check` every few ms until it returns true; throws after `timeoutMs` (a hang guard, scaled: time-scale.ts). */
 export async function until(check: () => boolean, timeoutMs = 5000, what = 'condition'): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
+  const deadline = Date.now() + scaled(timeoutMs);
   while (!check()) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await sleep(2);

@@ -8,6 +8,7 @@ import t from 'tap';
 import net from 'node:net';
 import { once } from 'node:events';
 import { createReceiver, migrate } from 'tcp-repair';
+import { scaled } from '../helpers/time-scale.js';
 
 const KEY = 'meta-at-freeze-key-0123456789';
 
@@ -51,7 +52,7 @@ t.test('meta is taken at the freeze: no byte is counted twice or missed', async 
   t.equal(report.moved.length, 1);
   await new Promise((r) => setTimeout(r, 50));
   clearInterval(pump);
-  const deadline = Date.now() + 5000;
+  const deadline = Date.now() + scaled(5000); // a hang guard (time-scale.ts)
   while (counted < sent && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
   await new Promise((r) => setTimeout(r, 50));
   t.equal(counted, sent, `the destination counted exactly the ${sent} bytes the client sent`);

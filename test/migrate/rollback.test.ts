@@ -8,6 +8,7 @@ import { createReceiver, migrate } from 'tcp-repair';
 import { Channel, tlsServerOptions } from '../../dist/esm/migrate/channel.js';
 import { decodeImageFrame, encodeJsonFrame } from '../../dist/esm/migrate/frames.js';
 import { heldCount } from '../../dist/esm/source-holds.js';
+import { scaled } from '../helpers/time-scale.js';
 
 const KEY = 'a-test-key-of-at-least-16-bytes';
 
@@ -44,13 +45,13 @@ async function exchange(t: Tap.Test, a: net.Socket, b: net.Socket) {
   t.equal(h(gotA), h(two), 'b -> a intact');
 }
 
-/** A receiver that speaks the protocol up to a point, then misbehaves. */
 /** A fake receiver's first step: takes HELLO and answers PREPARED (readied nothing). */
 async function helloPrepared(ch: Channel): Promise<void> {
-  await ch.next(2000);
+  await ch.next(scaled(2000));
   ch.send(encodeJsonFrame('PREPARED', { prepared: 0, prepareMs: 0 }));
 }
 
+/** A receiver that speaks the protocol up to a point, then misbehaves. */
 async function fakeReceiver(behaviour: (channel: Channel) => Promise<void>) {
   const server = tls.createServer(tlsServerOptions(Buffer.from(KEY), 'tcp-repair'), (socket) => {
     behaviour(new Channel(socket)).catch(() => socket.destroy());
@@ -63,7 +64,7 @@ async function fakeReceiver(behaviour: (channel: Channel) => Promise<void>) {
 async function expectRollback(t: Tap.Test, port: number, key: string, code?: RegExp) {
   const { list, close } = await pairs(3);
   t.teardown(close);
-  const report = await migrate(list.map((p) => p.server), { to: { host: '127.0.0.1', port }, key, timeoutMs: 2000, handover: async () => {} });
+  const report = await migrate(list.map((p) => p.server), { to: { host: '127.0.0.1', port }, key, timeoutMs: scaled(2000), handover: async () => {} });
   t.ok(report.error, `migration failed: ${report.error?.message}`);
   if (code) t.match(report.error?.message ?? '', code);
   t.equal(report.moved.length, 0, 'nothing moved');
@@ -84,14 +85,17 @@ t.test('wrong key: the handshake fails, nothing is frozen, nothing restored', as
   t.equal(restored, 0, 'receiver handed out no connection');
 });
 
+/** A fake receiver that answers every image with FAILED ('refused by test'). */
+const refusingReceiver = () => fakeReceiver(async (ch) => {
+  await helloPrepared(ch);
+  for (;;) {
+    const f = await ch.next(scaled(2000));
+    if (f.type === 'IMAGE') ch.send(encodeJsonFrame('FAILED', { id: decodeImageFrame(f).id, code: 'ERR_TEST', reason: 'refused by test' }));
+  }
+});
+
 t.test('receiver refuses every image: all resume on the source', async (t) => {
-  const fake = await fakeReceiver(async (ch) => {
-    await helloPrepared(ch);
-    for (;;) {
-      const f = await ch.next(2000);
-      if (f.type === 'IMAGE') ch.send(encodeJsonFrame('FAILED', { id: decodeImageFrame(f).id, code: 'ERR_TEST', reason: 'refused by test' }));
-    }
-  });
+  const fake = await refusingReceiver();
   t.teardown(fake.close);
   await expectRollback(t, fake.port, KEY, /refused by test/);
 });
@@ -99,7 +103,7 @@ t.test('receiver refuses every image: all resume on the source', async (t) => {
 t.test('receiver dies mid-transfer: all resume on the source', async (t) => {
   const fake = await fakeReceiver(async (ch) => {
     await helloPrepared(ch);
-    await ch.next(2000); // first IMAGE
+    await ch.next(scaled(2000)); // first IMAGE
     ch.socket.destroy();
   });
   t.teardown(fake.close);
@@ -110,7 +114,7 @@ t.test('receiver confirms restores then dies before activation: all resume', asy
   const fake = await fakeReceiver(async (ch) => {
     await helloPrepared(ch);
     for (;;) {
-      const f = await ch.next(2000);
+      const f = await ch.next(scaled(2000));
       if (f.type === 'IMAGE') ch.send(encodeJsonFrame('RESTORED', { id: decodeImageFrame(f).id, restoreMs: 0 }));
       if (f.type === 'ACTIVATE') { ch.socket.destroy(); return; }
     }
@@ -120,7 +124,7 @@ t.test('receiver confirms restores then dies before activation: all resume', asy
   t.teardown(close);
   // Without a handover the source cannot tell the activation happened: with a handback it rolls back.
   let handedBack = 0;
-  const report = await migrate(list.map((p) => p.server), { to: { host: '127.0.0.1', port: fake.port }, key: KEY, timeoutMs: 2000, handover: async () => {}, handback: async () => { handedBack++; } });
+  const report = await migrate(list.map((p) => p.server), { to: { host: '127.0.0.1', port: fake.port }, key: KEY, timeoutMs: scaled(2000), handover: async () => {}, handback: async () => { handedBack++; } });
   t.ok(report.error, 'migration failed');
   t.equal(handedBack, 1, 'address handed back');
   t.equal(report.stayed.length, 2);
@@ -128,7 +132,7 @@ t.test('receiver confirms restores then dies before activation: all resume', asy
 });
 
 t.test('receiver silent: the source times out and resumes', async (t) => {
-  const fake = await fakeReceiver(async (ch) => { await new Promise((r) => setTimeout(r, 2500)); ch.close(); });
+  const fake = await fakeReceiver(async (ch) => { await new Promise((r) => setTimeout(r, scaled(2500))); ch.close(); });
   t.teardown(fake.close);
   await expectRollback(t, fake.port, KEY, /within/);
 });
@@ -146,7 +150,7 @@ t.test('the control channel is TLS 1.3 with an ephemeral key exchange (forward s
   const receiver = createReceiver({ host: '127.0.0.1', port: 0, key: KEY }, () => {});
   await receiver.listen();
   t.teardown(() => receiver.close());
-  const channel = await connectChannel('127.0.0.1', receiver.address().port, Buffer.from(KEY), 'tcp-repair', 2000);
+  const channel = await connectChannel('127.0.0.1', receiver.address().port, Buffer.from(KEY), 'tcp-repair', scaled(2000));
   t.equal(channel.socket.getProtocol(), 'TLSv1.3');
   t.equal(channel.socket.getEphemeralKeyInfo()?.type, 'ECDH');
   t.match(channel.socket.getCipher().name, /^TLS_(AES_128_GCM|CHACHA20_POLY1305)_SHA256$/);
@@ -156,13 +160,7 @@ t.test('the control channel is TLS 1.3 with an ephemeral key exchange (forward s
 t.test('connections the application reads with data handlers flow again after a rollback; one it paused stays paused', async (t) => {
   // migrate() pauses flowing sockets while it checkpoints (their traffic would run inside the
   // freeze); those that stay must deliver to the application's own handler again.
-  const fake = await fakeReceiver(async (ch) => {
-    await helloPrepared(ch);
-    for (;;) {
-      const f = await ch.next(2000);
-      if (f.type === 'IMAGE') ch.send(encodeJsonFrame('FAILED', { id: decodeImageFrame(f).id, code: 'ERR_TEST', reason: 'refused by test' }));
-    }
-  });
+  const fake = await refusingReceiver();
   t.teardown(fake.close);
   const { list, close } = await pairs(2);
   t.teardown(close);
@@ -171,14 +169,14 @@ t.test('connections the application reads with data handlers flow again after a 
   flowing!.server.on('data', (chunk: Buffer) => received.push(chunk));
   pausedByApp!.server.on('data', () => {});
   pausedByApp!.server.pause();
-  const report = await migrate(list.map((p) => p.server), { to: { host: '127.0.0.1', port: fake.port }, key: KEY, timeoutMs: 2000, handover: async () => {} });
+  const report = await migrate(list.map((p) => p.server), { to: { host: '127.0.0.1', port: fake.port }, key: KEY, timeoutMs: scaled(2000), handover: async () => {} });
   t.match(report.error?.message ?? '', /refused by test/, 'the move failed');
   t.equal(report.stayed.length, 2, 'both stayed');
   t.equal(flowing!.server.readableFlowing, true, 'the flowing socket flows again');
   t.equal(pausedByApp!.server.readableFlowing, false, "the socket the application paused is still paused");
   const bytes = randomBytes(128 * 1024);
   flowing!.client.write(bytes);
-  const deadline = Date.now() + 5000;
+  const deadline = Date.now() + scaled(5000);
   while (Buffer.concat(received).length < bytes.length && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
   const h = (x: Buffer) => createHash('sha256').update(x).digest('hex');
   t.equal(h(Buffer.concat(received)), h(bytes), "the application's own data handler got every byte sent after the rollback");

@@ -4,6 +4,7 @@ import t from 'tap';
 import { createHash, randomBytes } from 'node:crypto';
 import { runDemo } from '../../dist/esm/demo/command.js';
 import type { Topology } from '../../dist/esm/topology/index.js';
+import { scaled, timeScale } from '../helpers/time-scale.js';
 
 function socatStream(address: string) {
   return async (topology: Topology, port: number) => {
@@ -26,7 +27,7 @@ function socatStream(address: string) {
     while (receivedBytes === 0) await new Promise((r) => setTimeout(r, 10));
     return async () => {
       clearInterval(pump);
-      const deadline = Date.now() + 20000;
+      const deadline = Date.now() + scaled(20000); // a hang guard (time-scale.ts)
       while (receivedBytes < sentBytes && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
       const alive = child.exitCode === null;
       child.kill();
@@ -64,7 +65,8 @@ t.test('curl keep-alive: the next requests on the same connection are answered b
     extraClients: [
       async (topology, port) => {
         // Three requests 2 s apart over one connection; the move happens between the first two.
-        const child = topology.spawnIn('client', 'curl', ['-sv', '--rate', '30/m', `http://198.18.0.100:${port}/one`, `http://198.18.0.100:${port}/two`, `http://198.18.0.100:${port}/three`], { stdio: ['ignore', 'pipe', 'pipe'] });
+        // In emulated guests the move itself takes longer: the gap stretches with it (time-scale.ts).
+        const child = topology.spawnIn('client', 'curl', ['-sv', '--rate', `${Math.max(1, Math.round(30 / timeScale))}/m`, `http://198.18.0.100:${port}/one`, `http://198.18.0.100:${port}/two`, `http://198.18.0.100:${port}/three`], { stdio: ['ignore', 'pipe', 'pipe'] });
         child.stdout!.on('data', (d) => (output += d));
         child.stderr!.on('data', (d) => (log += d));
         while (!output.includes('/one')) await new Promise((r) => setTimeout(r, 10));

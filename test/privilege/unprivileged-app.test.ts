@@ -8,6 +8,7 @@ import { spawn } from 'node:child_process';
 import path from 'node:path';
 import { createNetns } from '../helpers/netns.js';
 import { REPO, socketDir, startHelper, unprivileged } from '../helpers/unprivileged.js';
+import { scaled } from '../helpers/time-scale.js';
 
 const FIXTURES = path.join(REPO, 'test', 'fixtures');
 
@@ -19,7 +20,7 @@ function runApp(ns: string, script: string, args: string[], env: NodeJS.ProcessE
     let err = '';
     child.stdout.on('data', (d) => (out += d));
     child.stderr.on('data', (d) => (err += d));
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
+    const timer = setTimeout(() => child.kill('SIGKILL'), scaled(timeoutMs)); // a hang guard (time-scale.ts)
     child.on('close', (code) => {
       clearTimeout(timer);
       try {

@@ -7,6 +7,7 @@ import path from 'node:path';
 import { SoakHarness } from '../../dist/esm/soak/harness.js';
 import { HELPER, socketDir, unprivileged } from '../helpers/unprivileged.js';
 import { namespacesLeft, processesAlive } from '../helpers/leftovers.js';
+import { scaled } from '../helpers/time-scale.js';
 
 t.test('20 moves back and forth, apps unprivileged, one helper per host', async (t) => {
   const dir = socketDir(t);
@@ -34,7 +35,7 @@ t.test('20 moves back and forth, apps unprivileged, one helper per host', async 
       t.match(status, new RegExp(`^Uid:\\s*${unprivileged().uid}\\s`, 'm'), `${role}: runs as uid ${unprivileged().uid}`);
     }
     for (let i = 0; i < 20; i++) {
-      const move = await harness.move({ timeoutMs: 5000, handback: true });
+      const move = await harness.move({ timeoutMs: scaled(5000), handback: true });
       t.equal(move.outcome.error, undefined, `move ${i + 1} ${move.from} -> ${move.to}${move.outcome.error ? `: ${move.outcome.error.message}` : ''}`);
       t.equal(move.outcome.moved, 6);
       await harness.waitProgress();

@@ -9,6 +9,7 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { CONNECTIONS, CUT_TABLE, cutScript, expectRolledBack, fdsOf, nft, withHarness } from './fault-kit.js';
 import { CONTROL_PORT, type SoakHarness } from '../../dist/esm/soak/harness.js';
+import { scaled } from '../helpers/time-scale.js';
 
 const PROXY = fileURLToPath(new URL('../fixtures/frame-proxy.mjs', import.meta.url));
 const PROXY_PORT = 7101;
@@ -29,7 +30,7 @@ t.test('control connection cut during the transfer (after the first restore)', a
   await withHarness(t, {}, async (h) => {
     const [a, b] = [await fdsOf(h, 'host-a'), await fdsOf(h, 'host-b')];
     await h.setFault('host-b', { kind: 'cut-on-restored', count: 1, port: CONTROL_PORT });
-    const result = await h.move({ timeoutMs: 2000 });
+    const result = await h.move({ timeoutMs: scaled(2000) });
     // host-b's session times out on its own (3 s) and discards its frozen copies.
     await expectRolledBack(t, h, result, /ERR_CHANNEL_TIMEOUT/, { a, b });
     t.ok(h.sessionErrors.some((e) => e.host === 'host-b' && e.code === 'ERR_CHANNEL_TIMEOUT'), 'host-b ended the session by timeout');
@@ -40,7 +41,7 @@ t.test('control connection cut during the transfer (after the first restore)', a
 t.test('control connection cut after the address moved, before activation: handed back', async (t) => {
   await withHarness(t, {}, async (h) => {
     const [a, b] = [await fdsOf(h, 'host-a'), await fdsOf(h, 'host-b')];
-    const result = await h.move({ timeoutMs: 2000, handback: true, beforeHandover: async () => nft(h.topology.hostB.ns, cutScript(CONTROL_PORT)) });
+    const result = await h.move({ timeoutMs: scaled(2000), handback: true, beforeHandover: async () => nft(h.topology.hostB.ns, cutScript(CONTROL_PORT)) });
     t.ok(result.handedBack, 'the address came back');
     await expectRolledBack(t, h, result, /ERR_CHANNEL_TIMEOUT/, { a, b });
     nft(h.topology.hostB.ns, `delete table inet ${CUT_TABLE}`);
@@ -64,7 +65,7 @@ for (const [mode, what, expected] of tampering) {
       const [a, b] = [await fdsOf(h, 'host-a'), await fdsOf(h, 'host-b')];
       // With a handback, as recommended: a session lost after the last confirmation (the
       // tampering can be noticed that late) is rolled back even once the address moved.
-      const result = await h.move({ timeoutMs: 3000, to, handback: true });
+      const result = await h.move({ timeoutMs: scaled(3000), to, handback: true });
       await expectRolledBack(t, h, result, expected, { a, b });
     });
   });
@@ -73,7 +74,7 @@ for (const [mode, what, expected] of tampering) {
 t.test('the answer to ACTIVATE lost: the source asks, finds the connections live at the destination and does not resume them (lose-activated)', async (t) => {
   await withHarness(t, {}, async (h) => {
     const to = await startProxy(t, h, 'lose-activated');
-    const result = await h.move({ timeoutMs: 3000, to, handback: true });
+    const result = await h.move({ timeoutMs: scaled(3000), to, handback: true });
     t.equal(result.outcome.error, undefined, 'no error: the status query said activated');
     t.equal(result.outcome.moved, CONNECTIONS, 'every connection moved');
     t.notOk(result.handedBack, 'the address stayed at the destination (one live copy, not two)');
@@ -87,7 +88,7 @@ t.test('the answer to ACTIVATE lost: the source asks, finds the connections live
 t.test('image frames reordered among themselves: harmless, everything moves', async (t) => {
   await withHarness(t, {}, async (h) => {
     const to = await startProxy(t, h, 'reorder-images');
-    const result = await h.move({ timeoutMs: 3000, to });
+    const result = await h.move({ timeoutMs: scaled(3000), to });
     t.equal(result.outcome.error, undefined, 'no error');
     t.equal(result.outcome.moved, CONNECTIONS, 'every connection moved');
     await h.waitProgress();
@@ -100,7 +101,7 @@ t.test('image frames reordered among themselves: harmless, everything moves', as
 t.test('wrong key: refused at the handshake, nothing frozen', async (t) => {
   await withHarness(t, {}, async (h) => {
     const [a, b] = [await fdsOf(h, 'host-a'), await fdsOf(h, 'host-b')];
-    const result = await h.move({ timeoutMs: 3000, key: 'not-the-key-of-host-b-0123456789' });
+    const result = await h.move({ timeoutMs: scaled(3000), key: 'not-the-key-of-host-b-0123456789' });
     await expectRolledBack(t, h, result, /ERR_CHANNEL_AUTH: TLS-PSK handshake .* failed: wrong key/, { a, b });
   });
 });

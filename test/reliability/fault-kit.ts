@@ -9,11 +9,12 @@ import type { Test } from 'tap';
 import { execFileSync } from 'node:child_process';
 import { SoakHarness, sleep, type HarnessOptions, type MoveResult } from '../../dist/esm/soak/harness.js';
 import { namespacesLeft, processesAlive } from '../helpers/leftovers.js';
+import { scaled } from '../helpers/time-scale.js';
 
 export const CONNECTIONS = 6;
 
 export async function withHarness(t: Test, options: Partial<HarnessOptions>, body: (h: SoakHarness) => Promise<void>): Promise<void> {
-  const harness = await SoakHarness.create({ connections: CONNECTIONS, prefix: 'fault', receiverTimeoutMs: 3000, ...options });
+  const harness = await SoakHarness.create({ connections: CONNECTIONS, prefix: 'fault', receiverTimeoutMs: scaled(3000), ...options });
   try {
     await harness.waitProgress();
     await body(harness);
@@ -32,7 +33,7 @@ export async function fdsOf(h: SoakHarness, role: 'host-a' | 'host-b'): Promise<
 }
 
 export async function fdsBackTo(h: SoakHarness, role: 'host-a' | 'host-b', baseline: number, timeoutMs = 6000): Promise<number> {
-  const deadline = Date.now() + timeoutMs;
+  const deadline = Date.now() + scaled(timeoutMs);
   let fds = await fdsOf(h, role);
   while (fds > baseline && Date.now() < deadline) {
     await sleep(100);
@@ -49,7 +50,7 @@ export function isAlive(h: SoakHarness, role: 'host-a' | 'host-b'): boolean {
 /** Resolves with the signal that ended the host process (waits for it to be reaped). */
 export async function killedBy(h: SoakHarness, role: 'host-a' | 'host-b', timeoutMs = 3000): Promise<string | null> {
   const child = h.node(role);
-  if (isAlive(h, role)) await Promise.race([new Promise((r) => child.once('exit', r)), sleep(timeoutMs)]);
+  if (isAlive(h, role)) await Promise.race([new Promise((r) => child.once('exit', r)), sleep(scaled(timeoutMs))]);
   return child.signalCode;
 }
 
