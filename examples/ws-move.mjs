@@ -91,13 +91,16 @@ async function hostB({ control, key }) {
 
 /**
  * One WebSocket conversation: a numbered message every few ms, every reply checked. `finished`
- * resolves when the socket closed; `finish()` stops sending and closes once every reply is in.
+ * resolves when the socket closed; `finish()` stops sending and closes once every reply is in;
+ * `answered` resolves at the first reply (or when the conversation ended without one).
  */
 function converse(url, onFirstReplyFromB) {
   const ws = new WebSocket(url);
   let sent = 0;
   let expected = 0;
   const hosts = { 'host-a': 0, 'host-b': 0 };
+  let onFirstReply;
+  const firstReply = new Promise((resolve) => (onFirstReply = resolve));
   let sender;
   const finished = new Promise((resolve, reject) => {
     const fail = (reason) => {
@@ -116,6 +119,7 @@ function converse(url, onFirstReplyFromB) {
       if (host === 'host-b' && hosts['host-b'] === 0) onFirstReplyFromB();
       hosts[host] += 1;
       expected += 1;
+      onFirstReply();
       if (closing && expected === sent) ws.close(1000, 'done');
     });
     ws.on('error', (error) => fail(error.message));
@@ -131,7 +135,7 @@ function converse(url, onFirstReplyFromB) {
     // The close handshake runs with host-b, once every reply is in.
     if (expected === sent) ws.close(1000, 'done');
   };
-  return { finished, finish };
+  return { finished, finish, answered: Promise.race([firstReply, finished]) };
 }
 
 async function client({ service, connections }) {
@@ -141,6 +145,8 @@ async function client({ service, connections }) {
       if (++answeredByB === connections) report('all-answered-by-b');
     }),
   );
+  // Talking means answered: on a slow machine 300 ms may pass before a WebSocket has opened.
+  await Promise.all(conversations.map((c) => c.answered));
   await new Promise((resolve) => setTimeout(resolve, 300));
   report('talking');
   await command('finish');

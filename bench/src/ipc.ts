@@ -1,8 +1,11 @@
 /** Waiting for one message of a child process (IPC) or one line of its stdout, with a timeout. */
 import type { ChildProcess } from 'node:child_process';
+import { hangGuardMs } from '../../dist/esm/child-ipc.js';
 import type { LineReader } from './lines.js';
 
+// Both waits are hang guards: stretched on slow (emulated) machines, as the demo's (hangGuardMs).
 export function nextMessage<T>(child: ChildProcess, key: string, what: string, timeoutMs: number): Promise<T> {
+  timeoutMs = hangGuardMs(timeoutMs);
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => done(new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)), timeoutMs);
     const onMessage = (message: Record<string, unknown>) => {
@@ -23,6 +26,7 @@ export function nextMessage<T>(child: ChildProcess, key: string, what: string, t
 }
 
 export async function nextLine(reader: LineReader, what: string, timeoutMs: number): Promise<string> {
+  timeoutMs = hangGuardMs(timeoutMs);
   let timer: NodeJS.Timeout | undefined;
   const timeout = new Promise<never>((_, reject) => {
     timer = setTimeout(() => reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what}`)), timeoutMs);
