@@ -154,7 +154,7 @@ export interface PreparedSocket {
 
 /** Makes a PreparedSocket; throws (nothing left open) if the kernel refuses a step. */
 export function prepareFrozenSocket(family: SocketImage['family'], options: Pick<RestoreOptions, 'transparent'> = {}): PreparedSocket {
-  if (off.freezeFilter) throw unavailable('freezeFilter', 'a quiet restore keeps the copy behind a drop-all socket filter until activate()', 'Restore without quiet once the address has moved here.');
+  if (off.freezeFilter) throw freezeFilterUnavailable();
   const fd = ll.createSocket(family);
   try {
     ll.attachFreezeFilter(fd);
@@ -231,9 +231,11 @@ function refuseUnavailable(image: SocketImage, options: RestoreOptions): void {
   if (off.queueRefill && image.recvQueue.length + image.sentUnacked.length > 0) {
     throw unavailable('queueRefill', `the image has ${image.recvQueue.length} received and ${image.sentUnacked.length} sent-unacknowledged bytes to put back in repair mode`, 'Restore it on a kernel that can refill queues, or checkpoint when the queues are empty.');
   }
-  if (off.freezeFilter && options.quiet) {
-    throw unavailable('freezeFilter', 'a quiet restore keeps the copy behind a drop-all socket filter until activate()', 'Restore without quiet once the address has moved here.');
-  }
+  if (off.freezeFilter && options.quiet) throw freezeFilterUnavailable();
+}
+
+function freezeFilterUnavailable(): Error {
+  return unavailable('freezeFilter', 'a quiet restore keeps the copy behind a drop-all socket filter until activate()', 'Restore without quiet once the address has moved here.');
 }
 
 function createSocketOrExplain(image: SocketImage): number {

@@ -141,8 +141,8 @@ export async function runDemo(options: DemoOptions): Promise<DemoReport> {
     progress('traffic flowing on host-b…');
     await new Promise((r) => setTimeout(r, options.settleMs));
     // Resets of the move and the traffic after it; the clients' own close is counted apart (a
-    // reset there breaks no stream: every byte was checked before it). The bench saw host-b send a
-    // few RSTs at a 10,000-client close in some runs, not yet explained (docs/bench.md).
+    // reset there breaks no stream: every byte was checked before it). At a 10,000-client close the
+    // bench saw host-b answer duplicate ACKs of already closed connections (docs/bench.md).
     const resetsAfter = await countAllResets(topology);
     progress('checking every byte…');
     client.send({ cmd: 'finish' });

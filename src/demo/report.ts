@@ -16,8 +16,7 @@ export interface DemoReport {
     addressMoveMs?: number;
   };
   results: ConnectionResult[];
-  /** RSTs each host sent during the run (TcpOutRsts). */
-  /** RSTs sent per namespace from before the move until every byte was checked. */
+  /** RSTs (TcpOutRsts) sent per namespace from before the move until every byte was checked. */
   resets: Record<string, number>;
   /** RSTs sent per namespace while the clients closed, after the checks. */
   resetsAtClose?: Record<string, number>;

@@ -134,21 +134,23 @@ export async function migrate(sockets: Iterable<net.Socket>, options: MigrateOpt
   const started = performance.now();
   const report: MigrationReport = { moved: [], stayed: [], timings: t };
   const inFlight = new Map<number, InFlight>();
+  // Before the first freeze a failure moves nothing: every socket simply stays.
+  const nothingMoved = (error: unknown): MigrationReport => {
+    for (const socket of list) report.stayed.push(stayed(socket, error));
+    report.error = error as Error;
+    t.total = performance.now() - started;
+    return report;
+  };
 
   let channel: Channel;
   try {
     channel = await connectChannel(options.to.host, options.to.port, key, options.identity ?? DEFAULT_IDENTITY, timeoutMs);
   } catch (error) {
-    // Nothing was frozen yet: every socket simply stays.
-    for (const socket of list) report.stayed.push(stayed(socket, error));
-    report.error = error as Error;
-    t.total = performance.now() - started;
-    return report;
+    return nothingMoved(error);
   }
   t.connect = performance.now() - started;
 
-  // 0: announce the connections and wait until the receiver readied its sockets. Nothing is
-  // frozen yet: if this fails, every socket simply stays.
+  // 0: announce the connections and wait until the receiver readied its sockets.
   try {
     const ipv6 = list.filter((socket) => isIPv6(socket.localAddress ?? '')).length;
     channel.send(encodeJsonFrame('HELLO', { version: PROTOCOL_VERSION, count: list.length, ipv6, session }));
@@ -159,10 +161,7 @@ export async function migrate(sockets: Iterable<net.Socket>, options: MigrateOpt
     t.prepare = performance.now() - p0;
   } catch (error) {
     channel.socket.destroy();
-    for (const socket of list) report.stayed.push(stayed(socket, error));
-    report.error = error as Error;
-    t.total = performance.now() - started;
-    return report;
+    return nothingMoved(error);
   }
 
   const rollBack = (ids: Iterable<number>, error: unknown) => {

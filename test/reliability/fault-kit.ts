@@ -84,6 +84,20 @@ export async function expectRolledBack(t: Test, h: SoakHarness, result: MoveResu
   t.ok(v.ok, v.problems.join('; ') || `every byte intact both ways (${v.bytes} bytes)`);
 }
 
+/**
+ * The verdict after a move that had to succeed despite the fault: no error, every connection
+ * moved, and each then carries new bytes both ways with no reset and every byte intact.
+ * `noError` names why there is none.
+ */
+export async function expectMovedIntact(t: Test, h: SoakHarness, result: MoveResult, noError = 'no error'): Promise<void> {
+  t.equal(result.outcome.error, undefined, noError);
+  t.equal(result.outcome.moved, CONNECTIONS, 'every connection moved');
+  await h.waitProgress();
+  t.same(await h.resets(), { in: 0, out: 0 }, 'no reset');
+  const v = await h.verifyAll();
+  t.ok(v.ok, v.problems.join('; ') || 'every byte intact');
+}
+
 /** Runs nft inside a namespace (a cut of the control connection). */
 export function nft(ns: string, script: string): void {
   execFileSync('ip', ['netns', 'exec', ns, 'nft', '-f', '-'], { input: script + '\n' });
