@@ -46,3 +46,10 @@ t.test('relative links in README.md and docs/*.md resolve', async (t) => {
     }
   }
 });
+
+t.test('docs/kernels.md is what scripts/kernels/docs.mjs renders from the committed run records', async (t) => {
+  // The page is generated (its records are docs/kernels/*.json): a hand edit, or a change of the
+  // generator without regenerating, would make it say something the records do not.
+  const { renderDocs, readRecords } = await import(join(root, 'scripts/kernels/docs.mjs'));
+  t.equal(readFileSync(join(root, 'docs/kernels.md'), 'utf8'), renderDocs(readRecords()), 'regenerate with `node scripts/kernels/docs.mjs`');
+});

@@ -90,6 +90,12 @@ export function renderDocs(records) {
   lines.push('');
   for (const r of records) if (r.note) lines.push(`- ${label(r)}: ${r.note}`);
   if (records.some((r) => r.note)) lines.push('');
+  const timed = records.filter((r) => r.fileTimes?.length);
+  if (timed.length > 0) {
+    lines.push('Slowest files of each run (wall time per file; guests run two files at a time):', '');
+    for (const r of timed) lines.push(`- ${label(r)}: ${r.fileTimes.slice(0, 6).map((f) => `${f.file.replace(/^test\//, '')} ${f.s} s${f.ok ? '' : ' (failed)'}`).join(', ')}`);
+    lines.push('');
+  }
   lines.push('In the full-suite guest columns, suspect a wall-clock deadline first when a file fails (under TCG');
   lines.push('everything runs 10–20× slower; hang guards scale with `TCP_REPAIR_TIME_SCALE`, a few timing bounds do not); the kernel-facing');
   lines.push('part passes on every kernel in the default suite. The failing files of each run are named in its record.', '');

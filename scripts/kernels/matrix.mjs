@@ -111,9 +111,19 @@ async function runOne(column) {
     tests: { total: r.tap.total, pass: r.tap.pass, fail: r.tap.fail, skip: r.tap.skip, todo: r.tap.todo, complete: r.tap.complete },
     filesRun: r.tap.files.length,
     failedFiles: r.tap.files.filter((f) => !f.ok).map((f) => f.name),
+    // Each file's wall time in the column, slowest first: what suite.mjs's SLOWEST_IN_GUESTS orders by.
+    fileTimes: [...r.tap.files].sort((a, b) => (b.ms ?? 0) - (a.ms ?? 0)).map((f) => ({ file: f.name, s: f.ms === null ? null : Math.round(f.ms / 100) / 10, ok: f.ok })),
     probe: r.probe,
   };
   results.push({ record, r });
+  // The column's whole TAP stream and guest console, for diagnosing a failure after the run
+  // (under .kernels/, the cache: not committed).
+  const logs = join(ROOT, '.kernels/logs');
+  mkdirSync(logs, { recursive: true });
+  const stamp = record.measuredAt.replace(/[:.]/g, '-');
+  writeFileSync(join(logs, `${column}-${stamp}.tap`), r.tapText);
+  if (r.vm.console) writeFileSync(join(logs, `${column}-${stamp}.console`), r.vm.console);
+  process.stderr.write(`tcp-repair kernels: ${column}: TAP and console kept in .kernels/logs/${column}-${stamp}.*\n`);
   if (!r.ok) {
     process.stderr.write(`\n--- ${column}: FAILED (exit ${r.vm.exitCode}${r.vm.timedOut ? ', timed out' : ''}${r.probeError ? `, probe: ${r.probeError}` : ''}) ---\n`);
     for (const f of r.tap.failures.slice(0, 30)) process.stderr.write(`${f.replace(/\/\/# sourceMappingURL=\S+/g, '')}\n`);

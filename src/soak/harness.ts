@@ -238,9 +238,24 @@ export class SoakHarness {
         return !b || b.serverReceived <= a.serverReceived || b.clientReceived <= a.clientReceived;
       });
       if (stuck.length === 0) return;
-      if (Date.now() > deadline) throw new Error(`no progress within ${timeoutMs} ms on connection(s) ${stuck.slice(0, 5).join(', ')}`);
+      if (Date.now() > deadline) {
+        throw new Error(`no progress within ${timeoutMs} ms on connection(s) ${stuck.slice(0, 5).join(', ')}\n${await this.kernelView()}`);
+      }
       await sleep(20);
     }
+  }
+
+  /**
+   * The kernel's view of the service connections at both ends (`ss -tinoe`: state, timers, RTO,
+   * backoff, retransmissions, windows), for the message of a stall: it tells a connection the
+   * kernel gave up on from one waiting on a long retransmission timeout or a closed window.
+   */
+  private async kernelView(): Promise<string> {
+    const sections = await Promise.all([['client', this.topology.client.ns], [this.owner, this.topology.hosts[this.owner].ns]].map(async ([role, ns]) => {
+      const r = await execIn(ns!, 'ss', ['-tinoeH', 'state', 'all', `( sport = :${SERVICE_PORT} or dport = :${SERVICE_PORT} )`]).catch((error: Error) => ({ stdout: `ss failed: ${error.message}` }));
+      return `--- ${role} (ss -tinoe) ---\n${r.stdout.trim().slice(0, 6000)}`;
+    }));
+    return sections.join('\n');
   }
 
   private async snapshot(): Promise<Map<number, { serverReceived: number; clientReceived: number }>> {

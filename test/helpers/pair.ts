@@ -102,6 +102,7 @@ export function readBytes(socket: net.Socket, length: number, timeoutMs = 10_000
       clearTimeout(timer);
       socket.off('data', onData);
       socket.off('end', onEnd);
+      socket.off('close', onClose);
       socket.pause();
       if (error) reject(error);
       else resolve(Buffer.concat(chunks));
@@ -112,11 +113,26 @@ export function readBytes(socket: net.Socket, length: number, timeoutMs = 10_000
       if (got >= length) done();
     };
     const onEnd = () => done(new Error(`socket ended after ${got} of ${length} bytes`));
-    const timer = setTimeout(() => done(new Error(`timed out after ${got} of ${length} bytes`)), scaled(timeoutMs));
+    // A socket the kernel gave up on (ETIMEDOUT after retransmission timeouts) closes without 'end'.
+    const onClose = () => done(new Error(`socket closed (${(socket.errored as NodeJS.ErrnoException | null)?.code ?? 'no error'}) after ${got} of ${length} bytes`));
+    const timer = setTimeout(() => done(new Error(`timed out after ${got} of ${length} bytes; ${kernelView(socket)}`)), scaled(timeoutMs));
     socket.on('data', onData);
     socket.on('end', onEnd);
+    socket.once('close', onClose);
     socket.resume();
   });
+}
+
+/** What the kernel says of a stalled socket (TCP_INFO): for the message of a read that timed out. */
+function kernelView(socket: net.Socket): string {
+  const fd = (socket as unknown as { _handle?: { fd?: number } })._handle?.fd;
+  if (fd === undefined || fd < 0) return 'socket has no fd';
+  try {
+    const i = lowlevel.tcpInfo(fd);
+    return `kernel: state ${i.state}, ca_state ${i.caState}, retransmits ${i.retransmits}, backoff ${i.backoff}, rto ${i.rto} us, unacked ${i.unacked}, lost ${i.lost}, cwnd ${i.sndCwnd}, snd_wnd ${i.sndWnd}, bytes sent ${i.bytesSent} / acked ${i.bytesAcked} / received ${i.bytesReceived}, last data recv ${i.lastDataRecv} ms ago`;
+  } catch (error) {
+    return `TCP_INFO failed: ${(error as Error).message}`;
+  }
 }
 
 /** Writes `data` and resolves once Node handed all of it to the kernel. */
