@@ -10,6 +10,7 @@
 import net from 'node:net';
 import { createHash, randomBytes } from 'node:crypto';
 import { wallClock } from './clock.js';
+import { startEchoStream } from '../../dist/esm/demo/echo-stream.js';
 
 interface Config {
   addresses: string[];
@@ -60,39 +61,16 @@ function connect(address: string): Promise<net.Socket> {
 
 async function streamConnection(address: string): Promise<Finisher> {
   const socket = await connect(address);
-  socket.setNoDelay(true);
-  const sent = createHash('sha256');
-  const received = createHash('sha256');
-  let sentBytes = 0;
-  let receivedBytes = 0;
-  let lastArrival = wallClock();
-  let stall = 0;
-  let error: string | undefined;
-  socket.on('error', (e: NodeJS.ErrnoException) => (error ??= `${e.code ?? ''} ${e.message}`));
-  socket.on('data', (chunk: Buffer) => {
-    const now = wallClock();
-    stall = Math.max(stall, now - lastArrival);
-    lastArrival = now;
-    received.update(chunk);
-    receivedBytes += chunk.length;
+  const finish = startEchoStream(socket, {
+    totalBytes: config.streamBytes,
+    intervalMs: 10,
+    now: wallClock,
+    finishing: () => finishing,
+    drainWaitMs: 30_000,
   });
-  socket.write('STREAM\n');
-  const chunkBytes = 16 * 1024;
-  const pump = setInterval(() => {
-    if (finishing || sentBytes >= config.streamBytes || socket.writableLength > 4 * chunkBytes) return;
-    const chunk = randomBytes(Math.min(chunkBytes, config.streamBytes - sentBytes));
-    sent.update(chunk);
-    if (receivedBytes === sentBytes) lastArrival = wallClock(); // nothing was outstanding
-    sentBytes += chunk.length;
-    socket.write(chunk);
-  }, 10);
   return async () => {
-    clearInterval(pump);
-    const deadline = Date.now() + 30_000;
-    while (receivedBytes < sentBytes && Date.now() < deadline && error === undefined) await new Promise((r) => setTimeout(r, 20));
-    const ok = error === undefined && receivedBytes === sentBytes && sent.digest('hex') === received.digest('hex');
-    socket.destroy();
-    return { kind: 'stream', ok, stall, bytes: sentBytes + receivedBytes, error: error ?? (ok ? undefined : `echoed ${receivedBytes} of ${sentBytes} bytes, or checksum mismatch`) };
+    const r = await finish();
+    return { kind: 'stream', ok: r.ok, stall: r.stall, bytes: r.sent.bytes + r.echoed.bytes, error: r.error };
   };
 }
 

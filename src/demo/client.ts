@@ -6,6 +6,9 @@
 import net from 'node:net';
 import { createHash, randomBytes } from 'node:crypto';
 import { hangGuardMs } from '../child-ipc.js';
+import { startEchoStream, type StreamDigest } from './echo-stream.js';
+
+export type { StreamDigest };
 
 const config = JSON.parse(process.argv[2] ?? '{}') as {
   addresses: string[];
@@ -29,11 +32,6 @@ export interface ConnectionResult {
   echoed?: StreamDigest;
 }
 
-export interface StreamDigest {
-  bytes: number;
-  sha256: string;
-}
-
 function send(message: unknown): void {
   process.send?.(message);
 }
@@ -50,50 +48,16 @@ function connect(address: string): Promise<net.Socket> {
 
 async function streamConnection(address: string): Promise<() => Promise<ConnectionResult>> {
   const socket = await connect(address);
-  socket.setNoDelay(true);
-  const sent = createHash('sha256');
-  const received = createHash('sha256');
-  let sentBytes = 0;
-  let receivedBytes = 0;
-  let lastArrival = performance.now();
-  let stall = 0;
-  let error: string | undefined;
-  socket.on('error', (e) => (error ??= `${(e as NodeJS.ErrnoException).code ?? ''} ${e.message}`));
-  socket.on('data', (chunk: Buffer) => {
-    const now = performance.now();
-    stall = Math.max(stall, now - lastArrival);
-    lastArrival = now;
-    received.update(chunk);
-    receivedBytes += chunk.length;
+  const finish = startEchoStream(socket, {
+    totalBytes: config.streamBytes,
+    intervalMs: 2,
+    now: () => performance.now(),
+    finishing: () => finishing,
+    drainWaitMs: hangGuardMs(30000),
   });
-  socket.write('STREAM\n');
-  const chunkBytes = 16 * 1024;
-  const pump = setInterval(() => {
-    if (finishing || sentBytes >= config.streamBytes) return;
-    if (socket.writableLength > 4 * chunkBytes) return; // back-pressure: the echo is the limit
-    const chunk = randomBytes(Math.min(chunkBytes, config.streamBytes - sentBytes));
-    sent.update(chunk);
-    sentBytes += chunk.length;
-    if (receivedBytes === sentBytes - chunk.length) lastArrival = performance.now();
-    socket.write(chunk);
-  }, 2);
   return async () => {
-    clearInterval(pump);
-    const deadline = Date.now() + hangGuardMs(30000);
-    while (receivedBytes < sentBytes && Date.now() < deadline && error === undefined) await new Promise((r) => setTimeout(r, 20));
-    const out = { bytes: sentBytes, sha256: sent.digest('hex') };
-    const back = { bytes: receivedBytes, sha256: received.digest('hex') };
-    const ok = error === undefined && back.bytes === out.bytes && back.sha256 === out.sha256;
-    socket.destroy();
-    return {
-      kind: 'stream',
-      ok,
-      bytes: out.bytes + back.bytes,
-      stall,
-      sent: out,
-      echoed: back,
-      error: error ?? (ok ? undefined : `echoed ${back.bytes} of ${out.bytes} bytes${back.bytes === out.bytes ? ', checksum mismatch' : ''}`),
-    };
+    const r = await finish();
+    return { kind: 'stream', ok: r.ok, bytes: r.sent.bytes + r.echoed.bytes, stall: r.stall, sent: r.sent, echoed: r.echoed, error: r.error };
   };
 }
 

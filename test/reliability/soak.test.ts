@@ -6,13 +6,19 @@ import t from 'tap';
 import { runSoak, formatSoak } from '../../dist/esm/soak/soak.js';
 import { namespacesLeft, openFds, processesAlive } from '../helpers/leftovers.js';
 
-t.test('8 streams, 100 moves at each of 0, 1 and 5 % loss', async (t) => {
+// In the kernel matrix's emulated guests (scripts/kernels) 300 moves take longer than a file may
+// (measured 2026-12-05 on 6.12 under TCG: not done after 30 min): there each level makes 20 moves,
+// the same checks on fewer moves. Everywhere else, and in `npm test`, 100 per level.
+const guest = (process.env.TCP_REPAIR_KERNEL_MATRIX ?? 'host') !== 'host';
+const MOVES = guest ? 20 : 100;
+
+t.test(`8 streams, ${MOVES} moves at each of 0, 1 and 5 % loss`, async (t) => {
   const fds = openFds();
-  const report = await runSoak({ connections: 8, moves: 100, loss: [0, 1, 5] });
+  const report = await runSoak({ connections: 8, moves: MOVES, loss: [0, 1, 5] });
   t.comment(formatSoak(report));
   for (const level of report.levels) {
     t.equal(level.failed, 0, `${level.lossPercent}%: no failed move${level.firstFailure ? ` (${level.firstFailure})` : ''}`);
-    t.equal(level.moves, 100, `${level.lossPercent}%: 100 moves, each verified`);
+    t.equal(level.moves, MOVES, `${level.lossPercent}%: ${MOVES} moves, each verified`);
     t.same(level.resets, { in: 0, out: 0 }, `${level.lossPercent}%: no reset to or from the client`);
   }
   t.equal(report.levels.length, 3);
