@@ -251,8 +251,9 @@ export class SoakHarness {
    * kernel gave up on from one waiting on a long retransmission timeout or a closed window.
    */
   private async kernelView(): Promise<string> {
-    const sections = await Promise.all([['client', this.topology.client.ns], [this.owner, this.topology.hosts[this.owner].ns]].map(async ([role, ns]) => {
-      const r = await execIn(ns!, 'ss', ['-tinoeH', 'state', 'all', `( sport = :${SERVICE_PORT} or dport = :${SERVICE_PORT} )`]).catch((error: Error) => ({ stdout: `ss failed: ${error.message}` }));
+    const ends: Array<[string, string]> = [['client', this.topology.client.ns], [this.owner, this.topology.hosts[this.owner].ns]];
+    const sections = await Promise.all(ends.map(async ([role, ns]) => {
+      const r = await execIn(ns, 'ss', ['-tinoeH', 'state', 'all', `( sport = :${SERVICE_PORT} or dport = :${SERVICE_PORT} )`]).catch((error: Error) => ({ stdout: `ss failed: ${error.message}` }));
       return `--- ${role} (ss -tinoe) ---\n${r.stdout.trim().slice(0, 6000)}`;
     }));
     return sections.join('\n');

@@ -12,6 +12,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { addonExports } from './addon.js';
 import { runAsUser as run, userEnv } from './user-shell.js';
+import { inKernelMatrixGuest } from './time-scale.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const cache = join(root, 'node_modules/.cache/tcp-repair-node-lines');
@@ -39,12 +40,6 @@ function mirrorProject(): string {
   for (const entry of ['package.json', '.taprc', 'binding.gyp', 'native', 'helper', 'dist', 'test']) cpSync(join(root, entry), join(mirror, entry), { recursive: true });
   symlinkSync(join(root, 'node_modules'), join(mirror, 'node_modules'));
   return mirror;
-}
-
-/** True in a kernel-matrix guest (scripts/kernels/suite.mjs), where test/ holds transpiled copies of the files. */
-function inGuest(): boolean {
-  const where = process.env.TCP_REPAIR_KERNEL_MATRIX;
-  return where !== undefined && where !== 'host';
 }
 
 /** The kernel-facing subset; build.test.ts is left out (it compares two build systems, not Node lines). */
@@ -84,7 +79,8 @@ t.ok(Object.keys(createRequire(import.meta.url).cache).includes(${JSON.stringify
   // In the kernel matrix's emulated guests the files run as the guest's own suite does, each with
   // plain `node` on its transpiled copy (scripts/kernels/guest-run.mjs, same TAP shape): under TCG
   // the tap runner costs minutes per file before a test starts. Same tests, same assertions.
-  const guest = inGuest();
+  // In a guest test/ holds transpiled copies of the files.
+  const guest = inKernelMatrixGuest();
   if (guest) copyFileSync(join(mirror, 'test/node-line.test.ts'), join(mirror, 'test/node-line.test.js'));
   const tap = guest
     ? run(node, [join(root, 'scripts/kernels/guest-run.mjs'), '--jobs', '1', ...files.map((f) => f.replace(/\.ts$/, '.js'))], { cwd: mirror, env })

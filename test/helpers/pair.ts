@@ -5,7 +5,7 @@
 import net from 'node:net';
 import { createHash, randomBytes } from 'node:crypto';
 import { once } from 'node:events';
-import { lowlevel } from 'tcp-repair';
+import { lowlevel, socketFd } from 'tcp-repair';
 import { scaled } from './time-scale.js';
 
 export type Family = 4 | 6;
@@ -125,13 +125,11 @@ export function readBytes(socket: net.Socket, length: number, timeoutMs = 10_000
 
 /** What the kernel says of a stalled socket (TCP_INFO): for the message of a read that timed out. */
 function kernelView(socket: net.Socket): string {
-  const fd = (socket as unknown as { _handle?: { fd?: number } })._handle?.fd;
-  if (fd === undefined || fd < 0) return 'socket has no fd';
   try {
-    const i = lowlevel.tcpInfo(fd);
+    const i = lowlevel.tcpInfo(socketFd(socket));
     return `kernel: state ${i.state}, ca_state ${i.caState}, retransmits ${i.retransmits}, backoff ${i.backoff}, rto ${i.rto} us, unacked ${i.unacked}, lost ${i.lost}, cwnd ${i.sndCwnd}, snd_wnd ${i.sndWnd}, bytes sent ${i.bytesSent} / acked ${i.bytesAcked} / received ${i.bytesReceived}, last data recv ${i.lastDataRecv} ms ago`;
   } catch (error) {
-    return `TCP_INFO failed: ${(error as Error).message}`;
+    return `no TCP_INFO: ${(error as Error).message}`;
   }
 }
 

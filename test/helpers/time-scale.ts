@@ -6,3 +6,9 @@
  * that one definition.
  */
 export { hangGuardScale as timeScale, hangGuardMs as scaled } from '../../dist/esm/child-ipc.js';
+
+/** True in a kernel-matrix guest (scripts/kernels/suite.mjs sets TCP_REPAIR_KERNEL_MATRIX to the kernel's name there, 'host' on the host). */
+export function inKernelMatrixGuest(): boolean {
+  const where = process.env.TCP_REPAIR_KERNEL_MATRIX;
+  return where !== undefined && where !== 'host';
+}

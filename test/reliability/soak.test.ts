@@ -5,12 +5,12 @@
 import t from 'tap';
 import { runSoak, formatSoak } from '../../dist/esm/soak/soak.js';
 import { namespacesLeft, openFds, processesAlive } from '../helpers/leftovers.js';
+import { inKernelMatrixGuest } from '../helpers/time-scale.js';
 
 // In the kernel matrix's emulated guests (scripts/kernels) 300 moves take longer than a file may
 // (measured 2026-12-05 on 6.12 under TCG: not done after 30 min): there each level makes 20 moves,
 // the same checks on fewer moves. Everywhere else, and in `npm test`, 100 per level.
-const guest = (process.env.TCP_REPAIR_KERNEL_MATRIX ?? 'host') !== 'host';
-const MOVES = guest ? 20 : 100;
+const MOVES = inKernelMatrixGuest() ? 20 : 100;
 
 t.test(`8 streams, ${MOVES} moves at each of 0, 1 and 5 % loss`, async (t) => {
   const fds = openFds();
