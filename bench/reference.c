@@ -27,6 +27,7 @@
 #include <errno.h>
 #include <linux/bpf.h>
 #include <linux/filter.h>
+#include <linux/membarrier.h>
 #include <linux/sockios.h>
 #include <linux/tcp.h>
 #include <netinet/in.h>
@@ -191,6 +192,13 @@ static void attach_drop_filter(int fd) {
 
 /* ---- checkpoint: src/checkpoint.ts ---------------------------------------------------------- */
 
+/* The batch freeze lock, as lockForCheckpoint() (src/freeze-lock.ts): every filter, then one RCU
+ * grace period so that no segment that passed a filter before it went on is still in flight. */
+static void lock_batch(const int *fds, int n) {
+  for (int i = 0; i < n; i++) attach_drop_filter(fds[i]);
+  MUST("membarrier(MEMBARRIER_CMD_GLOBAL)", syscall(SYS_membarrier, MEMBARRIER_CMD_GLOBAL, 0, 0));
+}
+
 static void checkpoint_one(int fd, struct image *im) {
   /* before the freeze: what the socket is, and SO_REUSEADDR (repair mode forces it on) */
   int domain = get_int(fd, SOL_SOCKET, SO_DOMAIN, "getsockopt(SO_DOMAIN)");
@@ -198,8 +206,7 @@ static void checkpoint_one(int fd, struct image *im) {
   get_int(fd, SOL_SOCKET, SO_PROTOCOL, "getsockopt(SO_PROTOCOL)");
   im->reuse = get_int(fd, SOL_SOCKET, SO_REUSEADDR, "getsockopt(SO_REUSEADDR)") != 0;
   im->family = domain == AF_INET ? 4 : 6;
-  /* freeze lock, repair on */
-  attach_drop_filter(fd);
+  /* freeze lock already on (lock_batch), repair on */
   set_int(fd, SOL_TCP, TCP_REPAIR, 1, "setsockopt(TCP_REPAIR)");
   /* readFrozenState */
   struct tcp_info ti;
@@ -427,6 +434,7 @@ int main(int argc, char **argv) {
   int *restored = calloc(n, sizeof(int));
   memset(steps, 0, sizeof(steps));
   double t0 = now_ns(), c0 = cpu_ns();
+  lock_batch(fds, n);
   for (int i = 0; i < n; i++) checkpoint_one(fds[i], &images[i]);
   double t1 = now_ns(), c1 = cpu_ns();
   for (int i = 0; i < n; i++) release_one(epfd, fds[i]);

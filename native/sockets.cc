@@ -11,6 +11,7 @@
 #include <netinet/in.h>
 #include <linux/bpf.h>
 #include <linux/filter.h>
+#include <linux/membarrier.h>
 #include <mutex>
 
 #include "errors.h"
@@ -286,6 +287,17 @@ Napi::Value DetachFilter(const Napi::CallbackInfo& info) {
   return info.Env().Undefined();
 }
 
+// waitForFilterGracePeriod(): membarrier(MEMBARRIER_CMD_GLOBAL) returns after an RCU grace
+// period (synchronize_rcu). A segment is filtered and then processed inside one RCU read-side
+// section (ip_local_deliver_finish -> tcp_v4_rcv / tcp_v6_rcv): once the call returns, no CPU
+// is still handling a segment that passed a socket's filter before the drop filter went on.
+// EINVAL on nohz_full kernels, ENOSYS without CONFIG_MEMBARRIER: the caller falls back.
+Napi::Value WaitForFilterGracePeriod(const Napi::CallbackInfo& info) {
+  if (syscall(SYS_membarrier, MEMBARRIER_CMD_GLOBAL, 0, 0) != 0)
+    ThrowErrno(info.Env(), errno, "membarrier(MEMBARRIER_CMD_GLOBAL)");
+  return info.Env().Undefined();
+}
+
 // pidfdGetFd(pid, fd): a CLOEXEC copy of another process's fd (needs PTRACE_MODE_ATTACH rights).
 Napi::Value PidfdGetFd(const Napi::CallbackInfo& info) {
   int64_t pid, target;
@@ -323,6 +335,7 @@ void RegisterSockets(Napi::Env env, Napi::Object exports) {
   exports.Set("socketKind", Napi::Function::New(env, SocketKind, "socketKind"));
   exports.Set("attachDropFilter", Napi::Function::New(env, AttachDropFilter, "attachDropFilter"));
   exports.Set("detachFilter", Napi::Function::New(env, DetachFilter, "detachFilter"));
+  exports.Set("waitForFilterGracePeriod", Napi::Function::New(env, WaitForFilterGracePeriod, "waitForFilterGracePeriod"));
   exports.Set("pidfdGetFd", Napi::Function::New(env, PidfdGetFd, "pidfdGetFd"));
 }
 

@@ -10,7 +10,12 @@
  *      read fails with EPERM and Node would destroy the socket;
  *   4. attach the drop-all filter: no incoming segment (ACK or data) can change the state
  *      while it is read; without it, MSG_PEEK of the send queue races with incoming ACKs;
- *   5. TCP_REPAIR on: queues, sequence numbers and windows become readable;
+ *   4b. wait for one RCU grace period (src/freeze-lock.ts): a segment that passed the filter on
+ *      another CPU just before it went on is processed by then, or waits in the backlog that
+ *      step 5 drains; read before that, rcv_nxt would miss bytes the peer sees acknowledged
+ *      (lockForCheckpoint() does steps 4 and 4b for a whole batch with one wait);
+ *   5. TCP_REPAIR on (its lock_sock/release_sock drains the backlog): queues, sequence numbers
+ *      and windows become readable;
  *   6. read the window, then close the send window (snd_wnd = 0): repair mode alone does not
  *      stop the kernel transmitting data already queued, and a peer that ACKs bytes the image
  *      calls "unsent" would stall the restored copy;
@@ -18,7 +23,8 @@
  *
  * Without a kernel feature (src/features.ts: missing, or forced off with TCP_REPAIR_DISABLE) the
  * fallbacks are: no repairWindow: no window read (image.window null), step 6 skipped; no
- * freezeFilter: lock 'filter' refused, lock 'none' works; no queuePeek: sockets with kernel-queued
+ * freezeFilter: lock 'filter' refused, lock 'none' works; no filterGracePeriod: step 4b waits a
+ * fixed time; no queuePeek: sockets with kernel-queued
  * bytes refused; no halfClosedRepair: CLOSE_WAIT refused; no tcpRepair: refused. Each refusal is a
  * FeatureUnavailableError thrown before the freeze or rolled back by thaw(): the socket carries on.
  */
@@ -32,6 +38,7 @@ import { hasNetAdmin } from './repair-helper.js';
 import { IMAGE_VERSION, type ImageState, type SocketImage } from './image.js';
 import { socketFd } from './socket-fd.js';
 import { tcpFamilyOf } from './socket-kind.js';
+import { settleSegmentsInFlight, takeSettledLock } from './freeze-lock.js';
 import { assertMovable, bufferedReadBytes, flushPendingWrites, pendingWriteBytes, readNodeState, startReading, stopReading } from './node-socket.js';
 import { socketOptionSpec, socketOptionsFrom } from './socket-options.js';
 import { addHold, takeHold, tupleKey, type SourceHold } from './source-holds.js';
@@ -43,7 +50,9 @@ export interface CheckpointOptions {
   flushTimeoutMs?: number;
   /**
    * Freeze lock. 'filter' (default): a per-socket drop-all BPF filter. 'none': the caller
-   * already stops segments reaching the socket (e.g. an nftables rule).
+   * already stops segments reaching the socket (e.g. an nftables rule) and has let segments
+   * already past it settle (see lockForCheckpoint). A socket locked by lockForCheckpoint()
+   * keeps that lock whatever this says.
    */
   lock?: 'filter' | 'none';
   /** Close the send window while frozen (default true). Disable only for experiments. */
@@ -109,16 +118,21 @@ export async function checkpoint(socket: net.Socket, options: CheckpointOptions 
   try {
     stopReading(socket);
     const nodeBuffered = bufferedReadBytes(socket);
-    if (filtered) {
+    // The lock's order (src/freeze-lock.ts): filter on, one grace period so that no segment that
+    // passed the filter before is still on its way to TCP, then repair on, whose lock_sock /
+    // release_sock drains the backlog, and only then the reads.
+    if (takeSettledLock(socket)) filterAttached = true; // lockForCheckpoint() did both steps
+    else if (filtered) {
       ll.attachFreezeFilter(fd);
       filterAttached = true;
+      settleSegmentsInFlight();
     }
     repairOnOrExplain(fd);
     inRepair = true;
     const image = readFrozenState(fd, family, reuseAddress, nodeBuffered, socket);
     window = image.window;
     if (window && options.closeSendWindow !== false) batch.writeWindow(fd, window, 0);
-    addHold(tupleKey(image.local, image.peer), { socket, fd, window, reuseAddress, filtered });
+    addHold(tupleKey(image.local, image.peer), { socket, fd, window, reuseAddress, filtered: filterAttached });
     return image;
   } catch (error) {
     thaw({ socket, fd, window, reuseAddress, filtered: filterAttached }, inRepair);

@@ -23,6 +23,7 @@ export type FeatureName =
   | 'freebind'
   | 'transparent'
   | 'freezeFilter'
+  | 'filterGracePeriod'
   | 'pidfdGetfd';
 
 // A record, so the compiler insists on every name; its key order is probe()'s report order.
@@ -39,6 +40,7 @@ const ORDER: Record<FeatureName, true> = {
   freebind: true,
   transparent: true,
   freezeFilter: true,
+  filterGracePeriod: true,
   pidfdGetfd: true,
 };
 

@@ -11,6 +11,7 @@ export { SocketStateError, TcpRepairError, FeatureUnavailableError, isErrnoError
 export type { ErrnoError } from './errors.js';
 export { checkpoint, release, resume } from './checkpoint.js';
 export type { CheckpointOptions } from './checkpoint.js';
+export { lockForCheckpoint, unlockUnused } from './freeze-lock.js';
 export { restore, activate } from './restore.js';
 export type { RestoreOptions } from './restore.js';
 export { encodeImage, decodeImage, validateImage, ImageError, IMAGE_VERSION } from './image.js';

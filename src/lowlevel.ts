@@ -217,6 +217,16 @@ export function detachFreezeFilter(fd: number): void {
   privileged('detachFilter', fd, 0, 'setsockopt(SO_DETACH_FILTER)', () => native.detachFilter(fd));
 }
 
+/**
+ * Returns after an RCU grace period (membarrier(MEMBARRIER_CMD_GLOBAL), typically 5-20 ms): by
+ * then no CPU is still handling a segment that passed a socket's filter before
+ * {@link attachFreezeFilter}, so one call after attaching the filters of a whole batch makes
+ * their locks hold. EINVAL on nohz_full kernels, ENOSYS without CONFIG_MEMBARRIER.
+ */
+export function waitForFilterGracePeriod(): void {
+  native.waitForFilterGracePeriod();
+}
+
 /** TCP_INFO, decoded: state, options, RTT, windows, counters. Needs no repair mode. */
 export function tcpInfo(fd: number): TcpInfo {
   return native.getTcpInfo(fd);

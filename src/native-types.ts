@@ -151,6 +151,7 @@ export interface NativeBinding {
   socketKind(fd: number): SocketKind;
   attachDropFilter(fd: number): void;
   detachFilter(fd: number): void;
+  waitForFilterGracePeriod(): void;
   pidfdGetFd(pid: number, fd: number): number;
   getIntOption(fd: number, level: number, name: number): number;
   setIntOption(fd: number, level: number, name: number, value: number): void;

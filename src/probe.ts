@@ -8,6 +8,7 @@ import os from 'node:os';
 import * as ll from './lowlevel.js';
 import { isErrnoError } from './errors.js';
 import { DISABLE_ENV, FEATURE_NAMES, isDisabled, type FeatureName } from './features.js';
+import { FALLBACK_SETTLE_MS } from './freeze-lock.js';
 
 export type { FeatureName } from './features.js';
 
@@ -87,6 +88,10 @@ const DESCRIPTIONS: Record<FeatureName, { enables: string; fallback: string }> =
   freezeFilter: {
     enables: 'the per-socket freeze lock (drop-all BPF socket filter), quiet restore, the guard of a same-process hand-over',
     fallback: "checkpoint refuses lock: 'filter' (use lock: 'none' under an external lock, e.g. nftables) and quiet restore (FeatureUnavailableError); a same-process hand-over goes without its guard (the external lock covers the gap)",
+  },
+  filterGracePeriod: {
+    enables: 'a freeze lock that holds at once: one wait for an RCU grace period (membarrier(MEMBARRIER_CMD_GLOBAL), 5-20 ms per checkpoint or per batch of migrate()) lets segments that passed the filter just before it went on finish, so none is acknowledged after the checkpoint read the sequence numbers',
+    fallback: `checkpoint waits a fixed ${FALLBACK_SETTLE_MS} ms instead (blocking, as the grace period does): almost always enough, not a guarantee (EINVAL on nohz_full kernels, ENOSYS without CONFIG_MEMBARRIER)`,
   },
   pidfdGetfd: {
     enables: '`tcp-repair inspect --pid --fd` (pidfd_getfd, 5.6)',
@@ -186,6 +191,7 @@ export async function probe(): Promise<ProbeReport> {
     attempt('freebind', withSocket(() => ll.createSocket(4), (fd) => ll.setFreebind(fd, 4))),
     attempt('transparent', withSocket(() => ll.createSocket(4), (fd) => ll.setTransparent(fd, 4))),
     attempt('freezeFilter', withSocket(() => ll.createSocket(4), (fd) => { ll.attachFreezeFilter(fd); ll.detachFreezeFilter(fd); })),
+    attempt('filterGracePeriod', () => ll.waitForFilterGracePeriod()),
     attempt('pidfdGetfd', withSocket(() => ll.createSocket(4), (fd) => ll.closeFd(ll.fdFromProcess(process.pid, fd)))),
   ];
   // One entry per name, in FEATURE_NAMES order (tests check the list is complete).

@@ -9,7 +9,7 @@
  */
 import net from 'node:net';
 import { once } from 'node:events';
-import { checkpoint, decodeImage, encodeImage, release, restore, socketFd, type SocketImage } from 'tcp-repair';
+import { checkpoint, lockForCheckpoint, decodeImage, encodeImage, release, restore, socketFd, type SocketImage } from 'tcp-repair';
 import { LineReader } from './lines.js';
 import { cpuMark } from './thread-cpu.js';
 import { PROOF, RECV_BYTES, prepareQueued, silencePeer, type Workload } from './workload.js';
@@ -86,6 +86,8 @@ let last: Timings | null = null;
 async function cycle(sockets: net.Socket[], between: () => Promise<void> = async () => {}): Promise<net.Socket[]> {
   const images: SocketImage[] = [];
   const t0 = clocks();
+  // One batch lock (filters, one grace period), as migrate() does and the C reference too.
+  lockForCheckpoint(sockets);
   for (const socket of sockets) images.push(await checkpoint(socket));
   const t1 = clocks();
   const encoded = images.map((image) => encodeImage(image));

@@ -2,7 +2,8 @@
  * migrate(): the source end of a host-to-host move. The order follows what gave zero resets:
  *   0. the receiver readies one socket per connection (socket(), freeze filter, IP_TRANSPARENT)
  *      before anything is frozen: the part of a restore that needs no image stays out of the freeze;
- *   1. freeze and checkpoint each socket, streaming each image to the receiver as it is taken;
+ *   1. lock every socket (freeze filters, then one RCU grace period for the batch), then
+ *      checkpoint each, streaming each image to the receiver as it is taken;
  *   2. the receiver restores each quietly (no window probe, writes held) and confirms it;
  *   3. once every image is confirmed, the service address moves (`handover`): before that,
  *      segments must still reach this host, where the frozen sockets drop them silently;
@@ -20,6 +21,7 @@ import { randomBytes } from 'node:crypto';
 import { isIPv6 } from 'node:net';
 import type net from 'node:net';
 import { checkpoint, release, resume, type CheckpointOptions } from '../checkpoint.js';
+import { lockForCheckpoint, unlockUnused } from '../freeze-lock.js';
 import { encodeImage, type SocketImage } from '../image.js';
 import { connectChannel, DEFAULT_IDENTITY, keyBytes, yieldToEventLoop, type Channel } from './channel.js';
 import { encodeImageFrame, encodeJsonFrame, FrameError, type Meta } from './frames.js';
@@ -187,6 +189,9 @@ export async function migrate(sockets: Iterable<net.Socket>, options: MigrateOpt
   // yields to the event loop (see YIELD_BYTES), which would otherwise run their traffic and
   // delay the freeze of the rest. Those that stay here flow again at the end.
   const paused = pauseFlowing(list);
+  // Every freeze lock first, with one grace period for the batch (src/freeze-lock.ts): a wait
+  // per checkpoint() would add 5-20 ms per connection to the freeze.
+  if (options.checkpoint?.lock !== 'none') lockForCheckpoint(list);
   try {
     // 1-2: checkpoint and stream.
     let sinceYield = 0;
@@ -342,6 +347,8 @@ export async function migrate(sockets: Iterable<net.Socket>, options: MigrateOpt
     // peer never answers the close (its fd must not outlive the migration).
     if (report.error) channel.socket.destroy();
     else channel.close();
+    // Locks no checkpoint() took (the loop stopped early, or a checkpoint refused before its freeze).
+    unlockUnused(list);
     for (const { socket } of report.stayed) if (paused.has(socket)) socket.resume();
     t.total = performance.now() - started;
   }

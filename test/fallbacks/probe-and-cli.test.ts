@@ -18,7 +18,7 @@ const run = (args: string[], disable?: string) =>
 // Written out here, so a feature dropped from FEATURE_NAMES (or from probe) fails the test.
 const ALL: FeatureName[] = [
   'tcpRepair', 'repairOptions', 'repairWindow', 'timestampSet', 'repairOffNoWindowProbe', 'queueRefill', 'queuePeek',
-  'halfClosedRepair', 'ipv6', 'freebind', 'transparent', 'freezeFilter', 'pidfdGetfd',
+  'halfClosedRepair', 'ipv6', 'freebind', 'transparent', 'freezeFilter', 'filterGracePeriod', 'pidfdGetfd',
 ];
 
 interface JsonFeature { name: string; available: boolean; code?: string; enables: string; fallback: string }

@@ -24,7 +24,7 @@ t.setTimeout(25 * 60_000);
 // The features every kernel of the matrix must have (6.1 and 6.12 both postdate all of them).
 const EXPECTED_FEATURES = [
   'tcpRepair', 'repairOptions', 'repairWindow', 'timestampSet', 'repairOffNoWindowProbe', 'queueRefill',
-  'queuePeek', 'halfClosedRepair', 'ipv6', 'freebind', 'transparent', 'freezeFilter', 'pidfdGetfd',
+  'queuePeek', 'halfClosedRepair', 'ipv6', 'freebind', 'transparent', 'freezeFilter', 'filterGracePeriod', 'pidfdGetfd',
 ];
 
 t.before(() => {
