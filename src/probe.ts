@@ -9,6 +9,7 @@ import * as ll from './lowlevel.js';
 import { isErrnoError } from './errors.js';
 import { DISABLE_ENV, FEATURE_NAMES, isDisabled, type FeatureName } from './features.js';
 import { FALLBACK_SETTLE_MS } from './freeze-lock.js';
+import { socketFd } from './socket-fd.js';
 
 export type { FeatureName } from './features.js';
 
@@ -152,7 +153,7 @@ async function probeHalfClosed(): Promise<Feature> {
     serverSide.resume();
     client.end();
     await ended;
-    const fd = ll.dupFd((serverSide as unknown as { _handle: { fd: number } })._handle.fd);
+    const fd = ll.dupFd(socketFd(serverSide));
     const feature = attempt('halfClosedRepair', () => {
       ll.repairOn(fd);
       // With a window probe (the client just ACKs it): -1 would make this depend on ~4.18.

@@ -59,7 +59,7 @@ export async function tcpPair(options: PairOptions = {}): Promise<Pair> {
   const [server] = await accepted;
   listener.close();
   server.on('error', () => {});
-  const serverFd = (server as unknown as { _handle: { fd: number } })._handle.fd;
+  const serverFd = socketFd(server);
   return {
     clientFd,
     server,
