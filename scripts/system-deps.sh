@@ -4,6 +4,7 @@
 # curl and socat are third-party clients, tcpdump captures for RST checks, arping and ndisc6
 # announce a moved service address when the kernel's own announcement is not used; script
 # (bsdutils) gives the CLI test a terminal; cc builds the benchmark's C reference (bench/reference.c).
+# strace checks the order of checkpoint's system calls (and `npm run bench -- --syscalls`).
 set -euo pipefail
 need=()
 command -v ip >/dev/null || need+=(iproute2)
@@ -20,5 +21,6 @@ command -v make >/dev/null || need+=(make)
 command -v g++ >/dev/null || need+=(g++)
 command -v cc >/dev/null || need+=(gcc)
 command -v cmake >/dev/null || need+=(cmake)
+command -v strace >/dev/null || need+=(strace)
 source "$(dirname "${BASH_SOURCE[0]}")/apt-install.sh"
 apt_install_needed "the tests, demo and benchmarks"
