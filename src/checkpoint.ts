@@ -50,9 +50,9 @@ export interface CheckpointOptions {
   flushTimeoutMs?: number;
   /**
    * Freeze lock. 'filter' (default): a per-socket drop-all BPF filter. 'none': the caller
-   * already stops segments reaching the socket (e.g. an nftables rule) and has let segments
-   * already past it settle (see lockForCheckpoint). A socket locked by lockForCheckpoint()
-   * keeps that lock whatever this says.
+   * already stops segments reaching the socket (e.g. an nftables rule) and has waited for the
+   * segments already past it to settle (`lowlevel.waitForFilterGracePeriod()` after adding the
+   * rule). A socket locked by lockForCheckpoint() keeps that lock whatever this says.
    */
   lock?: 'filter' | 'none';
   /** Close the send window while frozen (default true). Disable only for experiments. */
