@@ -81,7 +81,7 @@ export interface PhaseTimings {
   connect: number;
   /** The receiver readying its sockets (before the freeze). */
   prepare: number;
-  /** Freezing and reading every socket (sum of checkpoint() calls). */
+  /** Freezing and reading every socket (the batch lock, then the sum of checkpoint() calls). */
   checkpoint: number;
   /** First image sent to last confirmation received (includes the receiver's restores). */
   transfer: number;
@@ -182,7 +182,6 @@ export async function migrate(sockets: Iterable<net.Socket>, options: MigrateOpt
     if (missing.length > 0) rollBack(missing, new Error('receiver did not activate this connection'));
   };
 
-  let firstFreeze = 0;
   // Sockets not checkpointed yet when the channel fails stay too (the catch below lists them).
   let nextIndex = 0;
   // From the first freeze every connection waits for its turn unserved: the checkpoint loop
@@ -190,13 +189,15 @@ export async function migrate(sockets: Iterable<net.Socket>, options: MigrateOpt
   // delay the freeze of the rest. Those that stay here flow again at the end.
   const paused = pauseFlowing(list);
   // Every freeze lock first, with one grace period for the batch (src/freeze-lock.ts): a wait
-  // per checkpoint() would add 5-20 ms per connection to the freeze.
+  // per checkpoint() would add 5-20 ms per connection to the freeze. The freeze starts here, and
+  // the lock counts as checkpoint time.
+  const firstFreeze = performance.now();
   if (options.checkpoint?.lock !== 'none') lockForCheckpoint(list);
+  t.checkpoint = performance.now() - firstFreeze;
   try {
     // 1-2: checkpoint and stream.
     let sinceYield = 0;
     const transferStart = performance.now();
-    firstFreeze = transferStart;
     for (const [id, socket] of list.entries()) {
       nextIndex = id + 1;
       const c0 = performance.now();
