@@ -38,7 +38,7 @@ import { hasNetAdmin } from './repair-helper.js';
 import { IMAGE_VERSION, type ImageState, type SocketImage } from './image.js';
 import { socketFd } from './socket-fd.js';
 import { tcpFamilyOf } from './socket-kind.js';
-import { settleSegmentsInFlight, takeSettledLock } from './freeze-lock.js';
+import { takeOrLock } from './freeze-lock.js';
 import { assertMovable, bufferedReadBytes, flushPendingWrites, pendingWriteBytes, readNodeState, startReading, stopReading } from './node-socket.js';
 import { socketOptionSpec, socketOptionsFrom } from './socket-options.js';
 import { addHold, takeHold, tupleKey, type SourceHold } from './source-holds.js';
@@ -104,13 +104,13 @@ export async function checkpoint(socket: net.Socket, options: CheckpointOptions 
   const kind = batch.readInts(fd, BEFORE_FREEZE, beforeFreeze);
   const family = tcpFamilyOf(fd, { domain: kind[0]!, type: kind[1]!, protocol: kind[2]! });
   const reuseAddress = kind[3]! !== 0;
-  refuseUnavailable(fd, options.lock !== 'none');
+  const filtered = options.lock !== 'none';
+  refuseUnavailable(fd, filtered);
   if (pendingWriteBytes(socket) > 0) {
     await flushPendingWrites(socket, options.flushTimeoutMs ?? 2000);
     assertMovable(socket);
   }
 
-  const filtered = options.lock !== 'none';
   let inRepair = false;
   let filterAttached = false;
   let window: RepairWindow | null = null;
@@ -121,12 +121,7 @@ export async function checkpoint(socket: net.Socket, options: CheckpointOptions 
     // The lock's order (src/freeze-lock.ts): filter on, one grace period so that no segment that
     // passed the filter before is still on its way to TCP, then repair on, whose lock_sock /
     // release_sock drains the backlog, and only then the reads.
-    if (takeSettledLock(socket)) filterAttached = true; // lockForCheckpoint() did both steps
-    else if (filtered) {
-      ll.attachFreezeFilter(fd);
-      filterAttached = true;
-      settleSegmentsInFlight();
-    }
+    filterAttached = takeOrLock(socket, fd, filtered);
     repairOnOrExplain(fd);
     inRepair = true;
     const image = readFrozenState(fd, family, reuseAddress, nodeBuffered, socket);

@@ -26,7 +26,7 @@ const sleeper = new Int32Array(new SharedArrayBuffer(4));
  * Returns once segments that passed a socket filter before the freeze filters were attached are
  * settled. Blocks: 5-20 ms with membarrier, {@link FALLBACK_SETTLE_MS} without.
  */
-export function settleSegmentsInFlight(): void {
+function settleSegmentsInFlight(): void {
   if (!off.filterGracePeriod) {
     try {
       ll.waitForFilterGracePeriod();
@@ -64,9 +64,17 @@ export function lockForCheckpoint(sockets: Iterable<net.Socket>): void {
   if (locked > 0) settleSegmentsInFlight();
 }
 
-/** checkpoint() takes the lock {@link lockForCheckpoint} left: true when there was one. */
-export function takeSettledLock(socket: net.Socket): boolean {
-  return settledLocks.delete(socket);
+/**
+ * checkpoint()'s freeze lock: the one {@link lockForCheckpoint} left for this socket, or else
+ * (when `filtered`) a filter and a grace period of its own. True when a filter is on, which the
+ * checkpoint's rollback must take off again.
+ */
+export function takeOrLock(socket: net.Socket, fd: number, filtered: boolean): boolean {
+  if (settledLocks.delete(socket)) return true;
+  if (!filtered) return false;
+  ll.attachFreezeFilter(fd);
+  settleSegmentsInFlight();
+  return true;
 }
 
 /** Removes the locks that no checkpoint() took (the batch stopped early): those sockets receive again. */
